@@ -1,0 +1,39 @@
+# Two entry points: `make demo` and `make test`. Everything installs into .venv.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= runs/demo
+DEMO_CATALOG ?= runs/demo_catalog.jsonl
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo test test-slow serve clean bench
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/itemtower generate --n 3000 --seed 0 --out $(DEMO_CATALOG)
+	$(BIN)/itemtower train --catalog $(DEMO_CATALOG) --out $(DEMO_DIR) --fast
+	$(BIN)/itemtower index --model $(DEMO_DIR) --catalog $(DEMO_CATALOG)
+	@echo ""
+	@echo "catalog: $(DEMO_CATALOG)   model: $(DEMO_DIR)   index: $(DEMO_DIR)/index"
+	@echo "Swagger UI: http://$(HOST):$(PORT)/docs   (stop the service with Ctrl+C)"
+	ITEMTOWER_MODEL=$(DEMO_DIR) $(BIN)/uvicorn main:app --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf runs .pytest_cache
