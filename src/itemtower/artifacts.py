@@ -1,0 +1,173 @@
+"""Model artifacts: pth1 (tower body) + pth2 (final norm) + manifest + featurizer files; the Embedder.
+
+A model directory holds:
+    manifest.json     what this is: schema, tower config, dim, "serves": "h", versions, training summary
+    tower_body.pth    pth1: state dict of ItemTower.body
+    tower_norm.pth    pth2: state dict of ItemTower.norm (the final LayerNorm)
+    schema.json tokenizer.json featurizer.json   the fitted vocabularies
+    resume.pt         training only: body + norm + projection head + optimizer, for --resume
+Both pth files are loaded with weights_only=True: a model file can never run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from itemtower import __version__
+from itemtower.data.dataset import collate_items
+from itemtower.data.featurize import EncodedItem, Featurizer
+from itemtower.model import ItemTower, TowerConfig
+
+__all__ = ["Embedder", "ModelLoadError", "ModelNotFoundError", "atomic_save", "load_tower", "save_model",
+           "PTH1", "PTH2", "MANIFEST"]
+
+PTH1, PTH2, MANIFEST = "tower_body.pth", "tower_norm.pth", "manifest.json"
+FORMAT = "itemtower/1"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """The model directory or one of its files does not exist."""
+
+
+class ModelLoadError(ValueError):
+    """A model file exists but cannot be used (truncated, wrong format, wrong shapes)."""
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """torch.save to a temp file in the same directory, then rename: a kill mid-write never leaves a broken file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def versions() -> dict[str, str]:
+    return {"itemtower": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def save_model(directory: str | Path, tower: ItemTower, featurizer: Featurizer,
+               training: dict[str, Any] | None = None) -> Path:
+    """Export the served model: pth1, pth2, featurizer files and manifest. The projection head is not here."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    featurizer.save(d)
+    atomic_save(tower.body.state_dict(), d / PTH1)
+    atomic_save(tower.norm.state_dict(), d / PTH2)
+    manifest = {
+        "format": FORMAT,
+        "serves": "h",
+        "normalized": "L2",
+        "dim": tower.cfg.h_dim,
+        "model": tower.cfg.to_dict(),
+        "schema": featurizer.schema.to_dict(),
+        "files": {"pth1": PTH1, "pth2": PTH2, "tokenizer": "tokenizer.json", "featurizer": "featurizer.json",
+                  "schema": "schema.json"},
+        "versions": versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "training": training or {},
+    }
+    _atomic_write_text(d / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+    return d
+
+
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        raise ModelNotFoundError(f"{path} is missing: the model directory is incomplete (train again)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, pickle with code, not a torch file at all
+        raise ModelLoadError(f"{path} cannot be loaded as weights ({type(e).__name__}: {str(e)[:200]}); "
+                             "the file is truncated or not an itemtower pth: copy or train it again") from None
+
+
+def load_tower(directory: str | Path) -> tuple[ItemTower, Featurizer, dict[str, Any]]:
+    """Rebuild the served tower from pth1 + pth2 + manifest; eval mode. Raises ModelNotFoundError/ModelLoadError."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise ModelNotFoundError(f"no model directory at {d}: train one with `itemtower train --catalog FILE "
+                                 f"--out {d}` (or `make demo`)")
+    if not (d / MANIFEST).exists():
+        raise ModelNotFoundError(f"{d / MANIFEST} is missing: {d} is not a trained itemtower model")
+    try:
+        manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+        cfg = TowerConfig.from_dict(manifest["model"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ModelLoadError(f"{d / MANIFEST} is not a valid manifest: {e}") from None
+    try:
+        featurizer = Featurizer.load(d)
+    except FileNotFoundError as e:
+        raise ModelNotFoundError(str(e)) from None
+    tower = ItemTower(cfg)
+    for part, name in ((tower.body, PTH1), (tower.norm, PTH2)):
+        state = _load_state(d / name)
+        try:
+            part.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as e:
+            raise ModelLoadError(f"{d / name} does not match the manifest's model config: {str(e)[:300]}") from None
+    tower.eval()
+    return tower, featurizer, manifest
+
+
+class Embedder:
+    """Items -> L2-normalised h vectors, from a saved model (pth1 + pth2 only)."""
+
+    def __init__(self, tower: ItemTower, featurizer: Featurizer, manifest: dict[str, Any]) -> None:
+        self.tower, self.featurizer, self.manifest = tower.eval(), featurizer, manifest
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Embedder":
+        return cls(*load_tower(directory))
+
+    @property
+    def schema(self):
+        return self.featurizer.schema
+
+    @property
+    def dim(self) -> int:
+        return self.tower.cfg.h_dim
+
+    @torch.no_grad()
+    def embed_encoded(self, encoded: Sequence[EncodedItem], batch_size: int = 256,
+                      progress: bool = False) -> np.ndarray:
+        """EncodedItems -> float32 (N, D), L2-normalised. Batches are built from length-sorted items."""
+        n = len(encoded)
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        order = sorted(range(n), key=lambda i: len(encoded[i].title) + sum(len(p) for ph in encoded[i].re
+                                                                          for p in ph))
+        batches = range(0, n, batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="embed", unit="batch")
+        for s in batches:
+            idx = order[s: s + batch_size]
+            t_std, t_re = collate_items([encoded[i] for i in idx], self.featurizer.max_text_tokens)
+            h = torch.nn.functional.normalize(self.tower(t_std, t_re), dim=-1)
+            out[idx] = h.numpy()
+        return out
+
+    def embed(self, items: Sequence[dict[str, Any]], batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        """Normalized item dicts (any part may be missing) -> float32 (N, D), L2-normalised h."""
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.embed_encoded(self.featurizer.encode(items), batch_size, progress)

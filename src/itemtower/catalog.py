@@ -1,0 +1,452 @@
+"""Catalogs: read, validate, normalize and write items (JSON Lines), and read/write relevance pairs (TSV).
+
+Validation never stops at the first bad record: every problem is collected as a `Problem` naming the line, the
+item id, the field and the value, so a 100k-line catalog with three broken lines is trained on the rest and the
+three are reported. Errors drop the record (it cannot be used safely); warnings keep it (an unknown STD value just
+maps to UNK in the model). `strict=True` refuses a catalog with any error instead.
+
+No torch here: this module is used by the CLI, the service and the adapters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from itemtower.schema import Schema
+
+__all__ = [
+    "Problem",
+    "CatalogError",
+    "CatalogReport",
+    "normalize_item",
+    "check_item",
+    "read_catalog",
+    "write_catalog",
+    "read_pairs",
+    "write_pairs",
+]
+
+ERROR = "error"
+WARNING = "warning"
+
+_MAX_VALUE_CHARS = 60  # how much of a bad value a message shows
+_MAX_ALLOWED_SHOWN = 8  # how many allowed values a message lists before "..."
+_MAX_PROBLEMS_IN_ERROR = 20
+
+
+def _short(value: Any, limit: int = _MAX_VALUE_CHARS) -> str:
+    """repr() of a value, cut to `limit` characters: a bad line can be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _allowed_text(allowed: Iterable[str]) -> str:
+    values = list(allowed)
+    shown = ", ".join(values[:_MAX_ALLOWED_SHOWN])
+    if len(values) > _MAX_ALLOWED_SHOWN:
+        shown += f", ... ({len(values)} values)"
+    return shown
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one record.
+
+    Attributes:
+        line: 1-based line number in the source file, or None (an item not read from a file).
+        id: the record's id when it could be read, else None.
+        field: dotted field name ("id", "title", "std.color", "re.color", "record" for the whole line).
+        value: the offending value (shown shortened).
+        message: what is wrong, for a human.
+        severity: "error" (the record is dropped) or "warning" (the record is kept).
+    """
+
+    line: int | None
+    id: str | None
+    field: str
+    value: Any
+    message: str
+    severity: str = ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def __str__(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.id is not None:
+            where.append(f"(id {self.id!r})")
+        prefix = " ".join(where)
+        # No severity in the text (the contract's format); callers that mix both write f"{p.severity}: {p}".
+        text = f"field {self.field!r} = {_short(self.value)}: {self.message}"
+        return f"{prefix}: {text}" if prefix else text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (the value is kept if JSON can hold it, else its shortened repr)."""
+        value = self.value
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            value = _short(value)
+        return {
+            "line": self.line,
+            "id": self.id,
+            "field": self.field,
+            "value": value,
+            "message": self.message,
+            "severity": self.severity,
+        }
+
+
+class CatalogError(ValueError):
+    """A catalog (or item) that cannot be used; `.problems` holds every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem], source: str | Path | None = None):
+        self.problems = list(problems)
+        self.source = str(source) if source is not None else None
+        errors = [p for p in self.problems if p.is_error]
+        shown = errors or self.problems
+        head = f"{len(errors)} error(s)" + (f" in {self.source}" if self.source else "")
+        lines = [f"{p.severity}: {p}" for p in shown[:_MAX_PROBLEMS_IN_ERROR]]
+        if len(shown) > _MAX_PROBLEMS_IN_ERROR:
+            lines.append(f"... and {len(shown) - _MAX_PROBLEMS_IN_ERROR} more")
+        super().__init__(head + ":\n  " + "\n  ".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One item
+
+
+def _is_id(value: Any) -> bool:
+    # bool is an int subclass; True as an id is a bug in the producer, not an id.
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def normalize_item(obj: dict[str, Any]) -> dict[str, Any]:
+    """The canonical form of a (checked) item: id and group str, title stripped, every std/re value a list of
+    stripped strings (a single string becomes [s]), empty std/re fields dropped, extra keys kept verbatim.
+
+    Call `check_item` first: this function converts, it does not validate.
+    """
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "id":
+            out["id"] = str(value).strip()
+        elif key == "title":
+            out["title"] = value.strip() if isinstance(value, str) else value
+        elif key in ("std", "re"):
+            fields: dict[str, list[str]] = {}
+            for name, vals in (value or {}).items():
+                if type(vals) is str:  # the common case, kept cheap
+                    fields[str(name)] = [vals.strip()]
+                elif vals:  # None and [] mean absent
+                    fields[str(name)] = [v.strip() if isinstance(v, str) else v for v in _as_list(vals)]
+            out[key] = fields
+        elif key == "group":
+            if value is not None:
+                out["group"] = str(value)
+        else:
+            out[key] = value
+    return out
+
+
+class _Checker:
+    """check_item with the schema's allowed values turned into sets once (read_catalog checks 100k items)."""
+
+    def __init__(self, schema: Schema | None):
+        self.schema = schema
+        if schema is None:
+            self.std_allowed: dict[str, frozenset[str] | None] | None = None
+            self.re_fields: frozenset[str] | None = None
+        else:
+            self.std_allowed = {k: (frozenset(v) if v is not None else None) for k, v in schema.std_fields.items()}
+            self.re_fields = frozenset(schema.re_fields)
+
+    def check(self, obj: Any, partial: bool = False, line: int | None = None) -> list[Problem]:
+        problems: list[Problem] = []
+
+        def add(field_name: str, value: Any, message: str, severity: str = ERROR) -> None:
+            problems.append(Problem(line, item_id, field_name, value, message, severity))
+
+        item_id: str | None = None
+        if not isinstance(obj, dict):
+            hint = " (a JSON array: write one object per line)" if isinstance(obj, list) else ""
+            add("record", obj, f"not a JSON object but {type(obj).__name__}{hint}")
+            return problems
+
+        # id
+        if "id" in obj and obj["id"] is not None:
+            raw = obj["id"]
+            if not _is_id(raw):
+                add("id", raw, f"id must be a string or an integer, not {type(raw).__name__}")
+            elif not str(raw).strip():
+                add("id", raw, "empty id")
+            else:
+                item_id = str(raw).strip()
+        elif not partial:
+            add("id", None, "missing id")
+
+        # title
+        if "title" in obj:
+            title = obj["title"]
+            if not isinstance(title, str):
+                add("title", title, f"title must be a string, not {type(title).__name__}")
+            elif not title.strip() and not partial:
+                add("title", title, "empty title")
+        elif not partial:
+            add("title", None, "missing title")
+
+        # group: optional; a scalar id of a product family
+        if obj.get("group") is not None and not _is_id(obj["group"]):
+            add("group", obj["group"], f"group must be a string or an integer, not {type(obj['group']).__name__}")
+
+        self._check_std(obj.get("std"), "std" in obj, add)
+        self._check_re(obj.get("re"), "re" in obj, add)
+        return problems
+
+    def _check_std(self, std: Any, present: bool, add) -> None:
+        if not present or std is None:
+            return
+        if not isinstance(std, dict):
+            add("std", std, f"std must be an object (field -> value), not {type(std).__name__}")
+            return
+        allowed_by_field = self.std_allowed
+        for name, vals in std.items():
+            values = _string_values(vals)
+            if values is None or values == ():
+                self._bad_value("std", name, vals, values, add, "a std value must be a string or a list of strings")
+                continue
+            if allowed_by_field is None:
+                continue
+            if name not in allowed_by_field:
+                add(f"std.{name}", vals, "unknown std field (not in the schema); it is ignored by the model", WARNING)
+                continue
+            allowed = allowed_by_field[name]
+            if allowed is None:
+                continue
+            for v in values:
+                if v not in allowed:
+                    add(f"std.{name}", v, f"unknown value; allowed: {_allowed_text(self.schema.std_fields[name])}",
+                        WARNING)
+
+    def _check_re(self, re_: Any, present: bool, add) -> None:
+        if not present or re_ is None:
+            return
+        if not isinstance(re_, dict):
+            add("re", re_, f"re must be an object (field -> list of phrases), not {type(re_).__name__}")
+            return
+        for name, vals in re_.items():
+            values = _string_values(vals)
+            if values is None or values == ():
+                self._bad_value("re", name, vals, values, add, "an re value must be a list of strings")
+                continue
+            if self.re_fields is not None and name not in self.re_fields:
+                add(f"re.{name}", vals, "unknown re field (not in the schema); it is ignored by the model", WARNING)
+
+    @staticmethod
+    def _bad_value(section: str, name: str, vals: Any, values: tuple | None, add, type_message: str) -> None:
+        """The slow path: say what is wrong with a value `_string_values` refused."""
+        fname = f"{section}.{name}"
+        if vals is None or vals == []:
+            add(fname, vals, "no value; the field is treated as absent", WARNING)
+        elif values == ():
+            add(fname, vals, "empty string value")
+        else:
+            add(fname, vals, type_message)
+
+
+def _string_values(vals: Any) -> tuple[str, ...] | None:
+    """The stripped strings of a std/re value, () if one of them is empty, None if it is not a string or a list
+    of strings (or is null / an empty list). The hot path of checking 100k items: keep it cheap."""
+    if type(vals) is str:
+        v = vals.strip()
+        return (v,) if v else ()
+    if type(vals) is not list or not vals:
+        return None
+    out = []
+    for v in vals:
+        if type(v) is not str:
+            return None
+        v = v.strip()
+        if not v:
+            return ()
+        out.append(v)
+    return tuple(out)
+
+
+def check_item(obj: Any, schema: Schema | None, partial: bool = False) -> list[Problem]:
+    """Every problem with one item (line=None: the caller knows the line).
+
+    Errors: not an object; missing/empty id (allowed when `partial`, e.g. an update); id not str/int; title missing,
+    empty (both allowed when `partial`) or not a string; std not an object, a std value not a string or list of
+    strings, empty strings; re not an object, an re value not a list of strings (a single string is accepted).
+    Warnings (need a schema): a std field the schema does not name, a value outside the field's allowed values,
+    an re field the schema does not name. With `schema=None` only the structure is checked.
+    """
+    return _Checker(schema).check(obj, partial=partial)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Catalog files
+
+
+@dataclass
+class CatalogReport:
+    """The result of reading a catalog: the usable (normalized) items and every problem found."""
+
+    items: list[dict[str, Any]]
+    problems: list[Problem] = field(default_factory=list)
+    n_lines: int = 0
+    source: str | None = None
+
+    @property
+    def n_errors(self) -> int:
+        return sum(1 for p in self.problems if p.is_error)
+
+    @property
+    def n_warnings(self) -> int:
+        return sum(1 for p in self.problems if not p.is_error)
+
+    @property
+    def n_skipped(self) -> int:
+        """Records dropped: lines with at least one error."""
+        return len({p.line for p in self.problems if p.is_error})
+
+    def summary(self) -> str:
+        """One line for a log, plus the commonest kinds of problem."""
+        head = (
+            f"{self.source or 'catalog'}: {self.n_lines} lines, {len(self.items)} items kept, "
+            f"{self.n_skipped} records skipped, {self.n_errors} errors, {self.n_warnings} warnings"
+        )
+        if not self.problems:
+            return head
+        kinds = Counter((p.severity, p.field, p.message.split(";")[0]) for p in self.problems)
+        lines = [f"  {n} x {sev} {fld}: {msg}" for (sev, fld, msg), n in kinds.most_common(5)]
+        return head + "\n" + "\n".join(lines)
+
+
+def read_catalog(path: str | Path, schema: Schema | None = None, strict: bool = False) -> CatalogReport:
+    """Read a JSON Lines catalog (UTF-8, one item per line; blank lines skipped), check and normalize every record.
+
+    Records with errors are skipped and reported; records with only warnings are kept. A duplicate id is an error
+    on the later line (the first is kept). `strict=True` raises `CatalogError` if there is any error.
+
+    Raises FileNotFoundError if the file is missing, ValueError if no line of it is JSON (not a JSONL file).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"catalog file not found: {p}")
+    if p.is_dir():
+        raise IsADirectoryError(f"catalog path is a directory, expected a .jsonl file: {p}")
+
+    checker = _Checker(schema)
+    items: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    first_line_of: dict[str, int] = {}
+    n_lines = 0
+    n_json = 0  # lines that parsed as JSON at all: zero of them means "this is not JSONL"
+
+    # Binary read, per-line decode: one badly encoded line is a problem on that line, not a crash of the file.
+    with p.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            n_lines = lineno
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a BOM from a Windows editor
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                problems.append(Problem(lineno, None, "record", raw[:60], f"not UTF-8: {e.reason} at byte {e.start}"))
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as e:
+                problems.append(
+                    Problem(lineno, None, "record", text.strip(), f"malformed JSON (column {e.colno}): {e.msg}")
+                )
+                continue
+            n_json += 1
+
+            found = checker.check(obj, line=lineno)
+            item_id = str(obj["id"]).strip() if isinstance(obj, dict) and _is_id(obj.get("id")) else None
+            if item_id and not any(pr.is_error for pr in found):
+                first = first_line_of.get(item_id)
+                if first is not None:
+                    found.append(Problem(lineno, item_id, "id", item_id, f"duplicate id (first on line {first})"))
+            problems.extend(found)
+            if any(pr.is_error for pr in found):
+                continue
+            first_line_of[item_id] = lineno  # type: ignore[index]  # no error => id is present
+            items.append(normalize_item(obj))
+
+    if n_json == 0 and problems:
+        raise ValueError(
+            f"{p}: no line is valid JSON; a catalog is JSON Lines (one JSON object per line). "
+            f"First problem: {problems[0]}"
+        )
+    report = CatalogReport(items=items, problems=problems, n_lines=n_lines, source=str(p))
+    if strict and report.n_errors:
+        raise CatalogError(problems, source=p)
+    return report
+
+
+def write_catalog(path: str | Path, items: Iterable[dict[str, Any]]) -> int:
+    """Write items as JSON Lines (UTF-8, Korean kept readable); returns the number written."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with p.open("w", encoding="utf-8", newline="\n") as fh:
+        for it in items:
+            fh.write(json.dumps(it, ensure_ascii=False))
+            fh.write("\n")
+            n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Relevance pairs: `id_a<TAB>id_b` per line (unordered pairs of items that should be near each other)
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """Read `id_a<TAB>id_b` lines; '#' comments and blank lines are ignored. A bad line raises ValueError naming it
+    (pairs are small, hand-made or generated: a bad one is a bug to fix, not noise to skip)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"pairs file not found: {p}")
+    pairs: list[tuple[str, str]] = []
+    with p.open(encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            parts = [s.strip() for s in line.rstrip("\r\n").split("\t")]
+            if len(parts) != 2 or not parts[0] or not parts[1]:
+                raise ValueError(f"{p}: line {lineno}: expected 'id_a<TAB>id_b', got {_short(line.rstrip())}")
+            pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+def write_pairs(path: str | Path, pairs: Iterable[tuple[Any, Any]]) -> int:
+    """Write pairs as `id_a<TAB>id_b` lines; returns the number written."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with p.open("w", encoding="utf-8", newline="\n") as fh:
+        for a, b in pairs:
+            a, b = str(a), str(b)
+            if any(c in s for s in (a, b) for c in "\t\r\n"):
+                raise ValueError(f"an id in a pair contains a tab or newline: {(a, b)!r}")
+            fh.write(f"{a}\t{b}\n")
+            n += 1
+    return n

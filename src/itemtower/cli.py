@@ -1,0 +1,198 @@
+"""The `itemtower` command line (typer). Thin: each command parses flags and calls one library function."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Contrastive item embeddings for fashion catalogs: train, embed, evaluate, serve.")
+convert_app = typer.Typer(no_args_is_help=True, help="Convert a public catalog into itemtower JSONL.")
+app.add_typer(convert_app, name="convert")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _read(catalog: Path, schema: Optional[Path] = None):
+    from itemtower.catalog import read_catalog
+    from itemtower.schema import Schema
+
+    if not catalog.exists():
+        _fail(f"catalog not found: {catalog}")
+    sch = Schema.load(schema) if schema else None
+    report = read_catalog(catalog, sch)
+    if report.problems:
+        typer.echo(report.summary(), err=True)
+    if not report.items:
+        _fail(f"{catalog}: no usable items")
+    return report
+
+
+@app.command()
+def generate(n: int = typer.Option(3000, help="number of items"), seed: int = typer.Option(0),
+             out: Path = typer.Option(..., help="output JSONL")) -> None:
+    """Write the built-in demo catalog (K-Fashion schema, Korean and English titles, variant groups)."""
+    from itemtower.catalog import write_catalog
+    from itemtower.demo import generate as gen
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    items = gen(n, seed)
+    write_catalog(out, items)
+    typer.echo(f"wrote {len(items)} demo items to {out}")
+
+
+def _write_converted(result, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.write(out)
+    n_err = sum(p.severity == "error" for p in result.problems)
+    typer.echo(f"wrote {len(result.items)} items to {out}"
+               + (f" and {len(result.pairs)} pairs to {out.with_suffix('.pairs.tsv')}" if result.pairs else "")
+               + (f"; {len(result.problems)} problems ({n_err} errors)" if result.problems else ""))
+    for p in result.problems[:20]:
+        typer.echo(f"  {p}", err=True)
+
+
+@convert_app.command("myntra")
+def convert_myntra(src: Path = typer.Option(..., help="folder with myntra_apparel_*.jsonl"),
+                   out: Path = typer.Option(...),
+                   with_groups: bool = typer.Option(False, help="put colour-variant groups into `group` "
+                                                    "(supervised; keep off for self-supervised benchmarks)")) -> None:
+    """Myntra apparel -> JSONL; colour-variant pairs -> OUT.pairs.tsv (the evaluation answer key)."""
+    from itemtower.adapters import myntra
+
+    if not src.is_dir():
+        _fail(f"source folder not found: {src}")
+    _write_converted(myntra.convert(src, with_groups=with_groups), out)
+
+
+@convert_app.command("musinsa")
+def convert_musinsa(src: Path = typer.Option(..., help="folder with summary_*.csv"),
+                    out: Path = typer.Option(...)) -> None:
+    """Musinsa listing CSVs (Korean titles) -> JSONL."""
+    from itemtower.adapters import musinsa
+
+    if not src.is_dir():
+        _fail(f"source folder not found: {src}")
+    _write_converted(musinsa.convert(src), out)
+
+
+@app.command()
+def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.Option(None),
+             limit: int = typer.Option(50, help="problems to print")) -> None:
+    """Check a catalog: every bad record with line, field and value. Exit 1 if any record would be skipped."""
+    from itemtower.catalog import read_catalog
+    from itemtower.schema import Schema
+
+    if not catalog.exists():
+        _fail(f"catalog not found: {catalog}")
+    report = read_catalog(catalog, Schema.load(schema) if schema else None)
+    for p in report.problems[:limit]:
+        typer.echo(str(p))
+    if len(report.problems) > limit:
+        typer.echo(f"... and {len(report.problems) - limit} more")
+    typer.echo(report.summary())
+    raise typer.Exit(1 if report.n_errors else 0)
+
+
+@app.command()
+def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
+          schema: Optional[Path] = typer.Option(None, help="schema JSON; default: inferred from the catalog"),
+          fast: bool = typer.Option(False, help="about 1,000 items, at most 3 epochs: under a minute"),
+          max_minutes: Optional[float] = typer.Option(None, help="time budget for the training loop"),
+          epochs: int = typer.Option(10), seed: int = typer.Option(0), batch_size: int = typer.Option(256),
+          temperature: float = typer.Option(0.3), d_model: int = typer.Option(256),
+          resume: bool = typer.Option(False, help="continue from OUT/resume.pt"),
+          no_groups: bool = typer.Option(False, help="ignore `group` (pure self-supervised)")) -> None:
+    """Train the item tower; writes OUT/tower_body.pth (pth1), OUT/tower_norm.pth (pth2) and OUT/manifest.json."""
+    from itemtower.schema import Schema
+    from itemtower.train import TrainConfig, train_items
+    from itemtower.schema import infer_schema
+
+    report = _read(catalog)
+    sch = Schema.load(schema) if schema else infer_schema(report.items)
+    cfg = TrainConfig(catalog=str(catalog), out=str(out), schema=str(schema) if schema else None, fast=fast,
+                      max_minutes=max_minutes, epochs=epochs, seed=seed, batch_size=batch_size,
+                      temperature=temperature, d_model=d_model, resume=resume, use_groups=not no_groups)
+    train_items(report.items, sch, cfg, log=typer.echo)
+
+
+@app.command()
+def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), out: Path = typer.Option(...)) -> None:
+    """Embed a catalog: OUT.npz with `ids` (catalog order) and `embeddings` (float32 [N, D], L2-normalised h)."""
+    import numpy as np
+
+    emb_model = _load_model(model)
+    report = _read(catalog)
+    vecs = emb_model.embed(report.items, progress=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, ids=np.array([it["id"] for it in report.items]), embeddings=vecs)
+    typer.echo(f"wrote {vecs.shape[0]} x {vecs.shape[1]} embeddings to {out}")
+
+
+def _load_model(model: Path):
+    from itemtower.artifacts import Embedder, ModelLoadError, ModelNotFoundError
+
+    try:
+        return Embedder.load(model)
+    except (ModelNotFoundError, ModelLoadError) as e:
+        _fail(str(e))
+
+
+@app.command()
+def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
+             pairs: Optional[Path] = typer.Option(None, help="relevance pairs TSV: id_a<TAB>id_b"),
+             out: Optional[Path] = typer.Option(None, help="folder for report.json and report.md"),
+             baselines: bool = typer.Option(True, help="one-hot and TF-IDF baselines in the same run")) -> None:
+    """Retrieval quality of the served tower (h) and of baselines on the same items."""
+    from itemtower.catalog import read_pairs
+    from itemtower.evaluate import evaluate as run_eval
+    from itemtower.evaluate import format_table, save_report
+
+    _load_model(model)  # fail early with a clear message
+    report = _read(catalog)
+    prs = read_pairs(pairs) if pairs else None
+    res = run_eval(model, report.items, prs, with_baselines=baselines, log=typer.echo)
+    typer.echo(format_table(res))
+    typer.echo(f"other-view: {res['other_view']}  unk rate: {res['unk_rate']}")
+    if out:
+        save_report(res, out)
+        typer.echo(f"report: {out / 'report.md'}")
+
+
+@app.command()
+def index(model: Path = typer.Option(...), catalog: Path = typer.Option(...)) -> None:
+    """Embed the catalog into MODEL/index (ids, vectors, items), which the service loads."""
+    from itemtower.index import FaissIndex
+
+    emb_model = _load_model(model)
+    report = _read(catalog)
+    vecs = emb_model.embed(report.items, progress=True)
+    idx = FaissIndex(vecs.shape[1])
+    idx.upsert([it["id"] for it in report.items], vecs, report.items)
+    idx.save(model / "index")
+    typer.echo(f"indexed {len(idx)} items into {model / 'index'}")
+
+
+@app.command()
+def serve(model: Path = typer.Option(Path("runs/demo")), host: str = typer.Option("127.0.0.1"),
+          port: int = typer.Option(8000)) -> None:
+    """Serve embeddings and similar items over HTTP (Swagger UI at /docs)."""
+    import os
+
+    import uvicorn
+
+    os.environ["ITEMTOWER_MODEL"] = str(model)
+    from itemtower.serve.app import create_app
+
+    typer.echo(f"serving {model} at http://{host}:{port}/docs (Ctrl+C stops)")
+    uvicorn.run(create_app(), host=host, port=port)
+
+
+if __name__ == "__main__":
+    app(sys.argv[1:])

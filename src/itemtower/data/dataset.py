@@ -1,0 +1,81 @@
+"""SimCSERecSysDataset (two views per item) and the collate that turns views into the tower's tensors.
+
+Tensor layout, the tower's input contract:
+    t_std: (B, F, M) long   value ids per STD field, padded with 0 (PAD); [MASK] = 1, UNK = 2
+    t_re:  (B, 2, T) long   [:, 0] text token ids (title then RE phrases), [:, 1] segment types (0 = pad)
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from itemtower.data.featurize import TYPE_TITLE, EncodedItem
+from itemtower.data.views import ViewConfig, make_view
+
+__all__ = ["SimCSERecSysDataset", "collate_items", "collate_views"]
+
+
+class SimCSERecSysDataset(Dataset):
+    """Yields (view1, view2, label) for each item; label = the item's group index (its own index if none).
+
+    Args:
+        encoded: the catalog, encoded once by the Featurizer.
+        labels: one int per item; items sharing a label are positives for each other (groups).
+        views: augmentation settings.
+        seed: views are a deterministic function of (seed, epoch, index): reproducible and worker-safe.
+    """
+
+    def __init__(self, encoded: Sequence[EncodedItem], labels: Sequence[int], views: ViewConfig, seed: int = 0):
+        if len(encoded) != len(labels):
+            raise ValueError(f"{len(encoded)} items but {len(labels)} labels")
+        self.encoded, self.labels, self.views, self.seed = encoded, list(labels), views, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def __getitem__(self, i: int) -> tuple[EncodedItem, EncodedItem, int]:
+        rng = random.Random((self.seed * 1_000_003 + self.epoch) * 10_000_019 + i)
+        item = self.encoded[i]
+        return make_view(item, self.views, rng), make_view(item, self.views, rng), self.labels[i]
+
+
+def collate_items(batch: Sequence[EncodedItem], max_text_tokens: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """EncodedItems -> (t_std (B, F, M), t_re (B, 2, T)); T is the longest text in the batch, capped."""
+    B = len(batch)
+    F = len(batch[0].std) if B else 0
+    M = max([len(v) for it in batch for v in it.std] + [1])
+    t_std = torch.zeros(B, F, M, dtype=torch.long)
+    seqs: list[tuple[list[int], list[int]]] = []
+    for b, it in enumerate(batch):
+        for f, vals in enumerate(it.std):
+            if vals:
+                t_std[b, f, : len(vals)] = torch.tensor(vals)
+        ids = list(it.title)
+        types = [TYPE_TITLE] * len(ids)
+        for r, phrases in enumerate(it.re):
+            for p in phrases:
+                ids.extend(p)
+                types.extend([2 + r] * len(p))
+        seqs.append((ids[:max_text_tokens], types[:max_text_tokens]))
+    T = max([len(s[0]) for s in seqs] + [1])
+    t_re = torch.zeros(B, 2, T, dtype=torch.long)
+    for b, (ids, types) in enumerate(seqs):
+        if ids:
+            t_re[b, 0, : len(ids)] = torch.tensor(ids)
+            t_re[b, 1, : len(types)] = torch.tensor(types)
+    return t_std, t_re
+
+
+def collate_views(batch, max_text_tokens: int = 128):
+    """[(view1, view2, label)] -> ((t_std1, t_re1), (t_std2, t_re2), labels (B,))."""
+    v1, v2, labels = zip(*batch)
+    return (collate_items(v1, max_text_tokens), collate_items(v2, max_text_tokens),
+            torch.tensor(labels, dtype=torch.long))

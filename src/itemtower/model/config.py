@@ -1,0 +1,46 @@
+"""TowerConfig: everything needed to rebuild an ItemTower (saved in the manifest)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["TowerConfig"]
+
+
+@dataclass(frozen=True)
+class TowerConfig:
+    n_fields: int  # STD fields: one query token each
+    n_values: int  # size of the shared "field=value" vocabulary (incl. PAD, MASK, UNK)
+    vocab_size: int  # text tokenizer vocabulary
+    n_types: int  # text segment types: 0 pad, 1 title, 2 + i for RE field i
+    d_model: int = 256  # width of every token; h has 2 * d_model dims with pool="query+text"
+    n_heads: int = 4  # attention heads in each cross-attention block
+    n_blocks: int = 1  # cross-attention blocks (STD queries over text keys/values)
+    ffn_mult: int = 2  # FFN hidden width = ffn_mult * d_model
+    dropout: float = 0.1  # model dropout: with two forward passes this is SimCSE's noise
+    max_len: int = 128  # text positions
+    pool: str = "query+text"  # "query": pooled query outputs only (the first sketch); "text": IDF-weighted
+    #                           token bag only; "query+text": both, concatenated (keeps the title's lexical identity)
+    proj_dim: int = 128  # projection head output (z), training only
+
+    def __post_init__(self) -> None:
+        if self.pool not in ("query", "text", "query+text"):
+            raise ValueError(f"pool must be 'query', 'text' or 'query+text', not {self.pool!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+
+    @property
+    def h_dim(self) -> int:
+        return 2 * self.d_model if self.pool == "query+text" else self.d_model
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TowerConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown TowerConfig keys: {sorted(unknown)}")
+        return cls(**d)

@@ -1,0 +1,35 @@
+"""POST /embed: vectors for items that need not be in the index (cold start: embed a product on arrival)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from itemtower.serve.deps import EmbedderDep, SettingsDep
+from itemtower.serve.schemas import EmbedRequest, EmbedResponse, ErrorResponse
+from itemtower.serve.validation import ApiError, check_items
+
+router = APIRouter(tags=["embed"])
+
+
+@router.post(
+    "/embed",
+    response_model=EmbedResponse,
+    summary="Embed items",
+    responses={
+        413: {"model": ErrorResponse, "description": "more items than max_batch"},
+        422: {"model": ErrorResponse, "description": "an item is malformed (the item index and field are named)"},
+        503: {"model": ErrorResponse, "description": "no model loaded"},
+    },
+)
+def embed(body: EmbedRequest, embedder: EmbedderDep, settings: SettingsDep) -> EmbedResponse:
+    """One L2-normalised vector per item, in request order. Items may be partial (a title only, std only).
+
+    Unknown std fields or values are not errors: the model maps them to UNK, and they come back in `warnings`.
+    """
+    # A plain `def`: FastAPI runs it in a worker thread, so the CPU-bound model call does not block the event loop.
+    if len(body.items) > settings.max_batch:
+        raise ApiError(413, f"at most {settings.max_batch} items per request; got {len(body.items)}: "
+                            "split the batch (or raise ITEMTOWER_MAX_BATCH)")
+    items, warnings = check_items(body.items, embedder.schema, partial=True)
+    vectors = embedder.embed(items) if items else []
+    return EmbedResponse(dim=embedder.dim, embeddings=[v.tolist() for v in vectors], warnings=warnings)

@@ -1,0 +1,139 @@
+"""Request and response bodies. Every request model carries an example, shown (and runnable) in Swagger at /docs.
+
+Pydantic checks the shapes (a std value is a string or a list of strings, ...); `catalog.check_item` then checks
+the item against the model's schema (empty title, unknown fields and values), so that the service and the catalog
+reader judge items by the same rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ItemIn",
+    "ItemOut",
+    "ProblemOut",
+    "EmbedRequest",
+    "EmbedResponse",
+    "SimilarItem",
+    "SimilarResponse",
+    "SearchRequest",
+    "UpsertResponse",
+    "HealthResponse",
+    "ErrorResponse",
+]
+
+_ITEM_EXAMPLE: dict[str, Any] = {
+    "id": "1528",
+    "title": "Puma Men Ferrari Black Fleece Jacket",
+    "std": {"category": "01outer_02jacket", "color": "Black", "fiber_composition": ["Polyester", "Cotton"],
+            "gender": "male"},
+    "re": {"color": ["black"], "specification.metadata": ["Ferrari", "long sleeves"]},
+    "group": "g12",
+}
+_PARTIAL_EXAMPLE: dict[str, Any] = {"title": "black fleece jacket", "std": {"category": "01outer_02jacket"}}
+
+
+class ItemIn(BaseModel):
+    """An item as a client sends it. Keys other than these are kept and returned, never fed to the model."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_ITEM_EXAMPLE]})
+
+    id: str | None = Field(None, description="unique id; optional for /embed and /search, taken from the path on PUT")
+    title: str | None = Field(None, description="free-text product title (Korean, English or mixed)")
+    std: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="categorical fields: field -> a value or a list of values"
+    )
+    re: dict[str, list[str]] = Field(default_factory=dict, description="free-text phrases per field")
+    group: str | None = Field(None, description="id of a product family (colour/size variants)")
+
+
+class ItemOut(BaseModel):
+    """A stored item, normalized: every std/re value is a list of strings; extra keys as they were sent."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {**_ITEM_EXAMPLE, "std": {k: v if isinstance(v, list) else [v] for k, v in _ITEM_EXAMPLE["std"].items()}}
+    ]})
+
+    id: str
+    title: str | None = None
+    std: dict[str, list[str]] = Field(default_factory=dict)
+    re: dict[str, list[str]] = Field(default_factory=dict)
+    group: str | None = None
+
+
+class ProblemOut(BaseModel):
+    """One problem with one item of a request (a warning in a 2xx answer, an error in a 422)."""
+
+    item: int | None = Field(None, description="position of the item in the request's list (0-based), if a list")
+    field: str = Field(description="dotted field name: title, std.color, re.color, ...")
+    value: Any = None
+    message: str
+    severity: str = "warning"
+
+
+class EmbedRequest(BaseModel):
+    items: list[ItemIn] = Field(description="items to embed; partial items (only a title, only std) are fine")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_ITEM_EXAMPLE, _PARTIAL_EXAMPLE]}]})
+
+
+class EmbedResponse(BaseModel):
+    dim: int = Field(description="vector dimension D")
+    embeddings: list[list[float]] = Field(description="one L2-normalised vector per item, in request order")
+    warnings: list[ProblemOut] = Field(default_factory=list, description="unknown fields/values (mapped to UNK)")
+
+
+class SimilarItem(ItemOut):
+    """A stored item with its similarity to the query (inner product of unit vectors: cosine, in [-1, 1])."""
+
+    score: float
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"score": 0.93, **_ITEM_EXAMPLE}]})
+
+
+class SimilarResponse(BaseModel):
+    items: list[SimilarItem] = Field(description="best first")
+    warnings: list[ProblemOut] = Field(default_factory=list)
+
+
+class SearchRequest(BaseModel):
+    """Search by a partial item: e.g. only a category and a few title words."""
+
+    item: ItemIn
+    k: int = Field(10, ge=1, description="how many results (at most the service's max_k)")
+    filters: dict[str, str] = Field(
+        default_factory=dict, description="std field -> value; results must hold every value given"
+    )
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"item": _PARTIAL_EXAMPLE, "k": 10, "filters": {"gender": "male"}}
+    ]})
+
+
+class UpsertResponse(BaseModel):
+    id: str
+    created: bool = Field(description="true: a new item (201); false: an existing item was replaced (200)")
+    item: ItemOut
+    warnings: list[ProblemOut] = Field(default_factory=list)
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(description="ok | degraded (model loaded, but see warnings) | no_model")
+    model_loaded: bool
+    n_items: int = Field(description="items in the index")
+    message: str | None = Field(None, description="what is wrong and how to fix it, when status is not ok")
+    warnings: list[str] = Field(default_factory=list)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "ok", "model_loaded": True, "n_items": 3000, "message": None, "warnings": []}
+    ]})
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body: `detail` says what is wrong and what to do; `errors` lists the items' problems."""
+
+    detail: str
+    errors: list[ProblemOut] = Field(default_factory=list)

@@ -1,0 +1,31 @@
+"""Service settings, read from the environment (ITEMTOWER_*) or passed explicitly by tests and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Where the model is and the service's limits.
+
+    Environment: ITEMTOWER_MODEL (model_dir), ITEMTOWER_API_KEY, ITEMTOWER_MAX_BATCH, ITEMTOWER_MAX_K,
+    ITEMTOWER_MAX_BODY_BYTES. Keyword arguments (`Settings(model_dir=...)`) override the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ITEMTOWER_", populate_by_name=True, extra="ignore")
+
+    # The env name is ITEMTOWER_MODEL (what the Makefile and README use), not ITEMTOWER_MODEL_DIR.
+    model_dir: Path = Field(
+        Path("runs/demo"),
+        validation_alias=AliasChoices("ITEMTOWER_MODEL", "model_dir"),
+        description="trained model directory (manifest.json, tower_*.pth, ...; the index in its index/ subfolder)",
+    )
+    api_key: str | None = Field(None, description="when set, PUT and DELETE require the header X-API-Key")
+    max_batch: int = Field(256, ge=1, description="most items per POST /embed")
+    max_k: int = Field(100, ge=1, description="most results per similar/search request")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest accepted request body")

@@ -1,0 +1,257 @@
+"""train(config) -> model directory. Self-supervised: two views per item, NT-Xent on the projection head's z.
+
+A plain function with typed defaults (torchrec's examples/retrieval style) so a test can call it with a tiny
+config. The learning rate follows warm-up + cosine over the *progress* of the run, where progress is the larger of
+steps done / steps planned and minutes used / --max-minutes: a time budget still ends on a decayed rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from itemtower.artifacts import atomic_save, save_model, versions
+from itemtower.catalog import read_catalog
+from itemtower.data.dataset import SimCSERecSysDataset, collate_views
+from itemtower.data.featurize import Featurizer
+from itemtower.data.views import ViewConfig
+from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, TowerConfig
+from itemtower.schema import Schema, infer_schema
+
+__all__ = ["TrainConfig", "train", "train_items"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    catalog: str = ""  # JSONL catalog to train on
+    out: str = "runs/model"  # model directory to write
+    schema: str | None = None  # schema JSON; None: inferred from the catalog
+    epochs: int = 10  # passes over the training items (early stopping may end sooner)
+    batch_size: int = 256  # items per step; the loss sees 2 * batch_size views
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.05  # share of the run spent warming the learning rate up
+    grad_clip: float = 1.0
+    temperature: float = 0.3  # NT-Xent temperature; 0.07 pushes near-duplicate products apart (findings.md)
+    seed: int = 0
+    max_minutes: float | None = None  # wall-clock budget for the training loop
+    fast: bool = False  # fast mode: a sample of fast_items items, at most 3 epochs
+    fast_items: int = 1000
+    val_frac: float = 0.05  # held-out share for the validation loss (at most 2,000 items)
+    patience: int = 2  # epochs without validation improvement before stopping
+    use_groups: bool = True  # items sharing `group` share a label (no false negatives)
+    resume: bool = False  # continue from out/resume.pt
+    vocab_size: int = 30000
+    min_frequency: int = 2
+    max_text_tokens: int = 128
+    views: ViewConfig = field(default_factory=ViewConfig)
+    d_model: int = 256
+    n_heads: int = 4
+    n_blocks: int = 1
+    dropout: float = 0.1
+    pool: str = "query+text"
+    proj_dim: int = 128
+    idf_init: bool = True  # start the token-bag weights at log-IDF
+    progress: bool = True  # tqdm bar
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        d = dict(d)
+        if isinstance(d.get("views"), dict):
+            d["views"] = ViewConfig(**d["views"])
+        return cls(**d)
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _labels(items: Sequence[dict], use_groups: bool) -> list[int]:
+    """Item index as label, or a shared label per `group`."""
+    labels, groups = [], {}
+    for i, it in enumerate(items):
+        g = it.get("group") if use_groups else None
+        if g is None:
+            labels.append(len(items) + i)  # unique, never collides with group labels
+        else:
+            labels.append(groups.setdefault(g, len(groups)))
+    return labels
+
+
+def _lr_factor(progress: float, warmup: float) -> float:
+    if warmup > 0 and progress < warmup:
+        return max(progress / warmup, 0.01)
+    p = (progress - warmup) / max(1e-9, 1 - warmup)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+
+
+def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
+    """Read the catalog, fit the featurizer, train, export pth1 + pth2 + manifest to cfg.out. Returns cfg.out."""
+    report = read_catalog(cfg.catalog)
+    if report.problems:
+        log(report.summary())
+    if not report.items:
+        raise ValueError(f"{cfg.catalog}: no usable items (see the problems above)")
+    schema = Schema.load(cfg.schema) if cfg.schema else infer_schema(report.items)
+    return train_items(report.items, schema, cfg, log)
+
+
+def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
+                log: Callable[[str], None] = print) -> Path:
+    """Train on already-read items (normalized dicts). See `train`."""
+    _seed_all(cfg.seed)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    items = list(items)
+    if cfg.fast and len(items) > cfg.fast_items:
+        items = random.Random(cfg.seed).sample(items, cfg.fast_items)
+    epochs = min(cfg.epochs, 3) if cfg.fast else cfg.epochs
+
+    t0 = time.perf_counter()
+    featurizer = Featurizer.fit(items, schema, vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+                                max_text_tokens=cfg.max_text_tokens)
+    encoded = featurizer.encode(items)
+    log(f"featurizer: {len(items)} items, {len(schema.std_fields)} std fields, {len(schema.re_fields)} re fields, "
+        f"{featurizer.tokenizer.vocab_size} tokens, {featurizer.n_values} values ({time.perf_counter() - t0:.1f}s)")
+
+    labels = _labels(items, cfg.use_groups)
+    n_val = min(2000, int(len(items) * cfg.val_frac)) if len(items) >= 200 else 0
+    perm = np.random.default_rng(cfg.seed).permutation(len(items))
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    train_ds = SimCSERecSysDataset([encoded[i] for i in train_idx], [labels[i] for i in train_idx], cfg.views,
+                                   cfg.seed)
+    val_ds = SimCSERecSysDataset([encoded[i] for i in val_idx], [labels[i] for i in val_idx], cfg.views,
+                                 cfg.seed + 1)
+    collate = lambda b: collate_views(b, cfg.max_text_tokens)  # noqa: E731
+    gen = torch.Generator().manual_seed(cfg.seed)
+    bs = min(cfg.batch_size, len(train_ds))
+    loader = DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=len(train_ds) > bs, collate_fn=collate,
+                        generator=gen)
+
+    tcfg = TowerConfig(n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
+                       vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
+                       d_model=cfg.d_model, n_heads=cfg.n_heads, n_blocks=cfg.n_blocks, dropout=cfg.dropout,
+                       max_len=cfg.max_text_tokens, pool=cfg.pool, proj_dim=cfg.proj_dim)
+    tower = ItemTower(tcfg)
+    if cfg.idf_init and featurizer.n_docs:
+        df = torch.tensor(featurizer.token_df, dtype=torch.float32)
+        tower.body.init_token_weights(torch.log((1 + featurizer.n_docs) / (1 + df)) + 1)
+    head = ProjectionHead(tcfg.h_dim, cfg.proj_dim)
+    loss_fn = ContrastiveLoss(cfg.temperature)
+    params = list(tower.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total_steps = max(1, epochs * len(loader))
+    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "epoch_val_loss": [], "epoch_train_loss": []}
+    step, start_epoch, best_val = 0, 0, float("inf")
+
+    resume_path = out / "resume.pt"
+    if cfg.resume and resume_path.exists():
+        state = torch.load(resume_path, map_location="cpu", weights_only=True)
+        tower.load_state_dict(state["tower"])
+        head.load_state_dict(state["head"])
+        opt.load_state_dict(state["optimizer"])
+        step, start_epoch = int(state["step"]), int(state["epoch"]) + 1
+        best_val = float(state.get("best_val", best_val))
+        history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else history
+        log(f"resumed from {resume_path} at epoch {start_epoch}, step {step}")
+
+    def progress() -> float:
+        p = step / total_steps
+        if cfg.max_minutes:
+            p = max(p, (time.perf_counter() - t_train) / (60 * cfg.max_minutes))
+        return p
+
+    def val_loss() -> float | None:
+        if not len(val_ds):
+            return None
+        tower.eval(), head.eval()  # deterministic views (fixed seed) + no dropout: comparable across epochs
+        losses = []
+        with torch.no_grad():
+            for (s1, r1), (s2, r2), y in DataLoader(val_ds, batch_size=bs, collate_fn=collate):
+                losses.append(float(loss_fn(head(tower(s1, r1)), head(tower(s2, r2)), y)))
+        tower.train(), head.train()
+        return float(np.mean(losses))
+
+    from tqdm import tqdm
+
+    t_train = time.perf_counter()
+    stopped, bad_epochs, epoch = "epochs", 0, start_epoch - 1
+    tower.train(), head.train()
+    for epoch in range(start_epoch, epochs):
+        train_ds.set_epoch(epoch)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="step", disable=not cfg.progress,
+                   dynamic_ncols=True)
+        ep_losses, t_ep, seen = [], time.perf_counter(), 0
+        for (s1, r1), (s2, r2), y in bar:
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * _lr_factor(progress(), cfg.warmup_frac)
+            loss = loss_fn(head(tower(s1, r1)), head(tower(s2, r2)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            step += 1
+            seen += len(y)
+            lv = float(loss.detach())
+            ep_losses.append(lv)
+            history["step"].append(step), history["loss"].append(lv), history["lr"].append(opt.param_groups[0]["lr"])
+            bar.set_postfix(loss=f"{lv:.3f}", lr=f"{opt.param_groups[0]['lr']:.1e}",
+                            items_s=f"{seen / (time.perf_counter() - t_ep):.0f}")
+            if cfg.max_minutes and time.perf_counter() - t_train > 60 * cfg.max_minutes:
+                stopped = "time budget"
+                break
+        bar.close()
+        vl = val_loss()
+        history["epoch_train_loss"].append(float(np.mean(ep_losses)) if ep_losses else None)
+        history["epoch_val_loss"].append(vl)
+        log(f"epoch {epoch + 1}: train loss {history['epoch_train_loss'][-1]:.4f}"
+            + (f", val loss {vl:.4f}" if vl is not None else "")
+            + f", {seen / max(1e-9, time.perf_counter() - t_ep):.0f} items/s")
+        improved = vl is None or vl < best_val - 1e-4
+        if vl is not None and vl < best_val:
+            best_val = vl
+        _checkpoint(out, tower, head, opt, featurizer, cfg, step, epoch, best_val, history, t_train, stopped)
+        if stopped == "time budget":
+            break
+        bad_epochs = 0 if improved else bad_epochs + 1
+        if bad_epochs >= cfg.patience:
+            stopped = "early stopping"
+            break
+    if epoch < start_epoch:  # nothing to do (resumed a finished run): still export
+        _checkpoint(out, tower, head, opt, featurizer, cfg, step, epoch, best_val, history, t_train, stopped)
+    log(f"stopped by {stopped} after {step} steps, {time.perf_counter() - t_train:.0f}s; model in {out}")
+    return out
+
+
+def _checkpoint(out: Path, tower, head, opt, featurizer, cfg: TrainConfig, step: int, epoch: int,
+                best_val: float, history: dict, t_train: float, stopped: str) -> None:
+    """Export the served model and the resume checkpoint (atomically), plus the history and resolved config."""
+    training = {"steps": step, "epochs_done": epoch + 1, "best_val_loss": best_val if best_val < 1e30 else None,
+                "seconds": round(time.perf_counter() - t_train, 1), "stopped_by": stopped,
+                "items": len(featurizer.token_df) and featurizer.n_docs, "config": cfg.to_dict()}
+    save_model(out, tower, featurizer, training)
+    atomic_save({"tower": tower.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),
+                 "step": step, "epoch": epoch, "best_val": best_val}, out / "resume.pt")
+    (out / "history.json").write_text(json.dumps(history), encoding="utf-8")
+    (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False),
+                                           encoding="utf-8")

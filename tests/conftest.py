@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny synthetic catalog and a tiny model trained once per test session."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from itemtower.schema import KFASHION
+
+WORDS = ("와이드 데님 팬츠 오버핏 쿨링 반팔 티셔츠 셔츠 니트 가디건 린넨 후드 "
+         "classic slim wool cotton linen wide crop hoodie").split()
+
+
+def make_items(n: int = 300, seed: int = 0) -> list[dict]:
+    """Items in normalized form whose titles share words with their category, in groups of two."""
+    rng = random.Random(seed)
+    cats = list(KFASHION.std_fields["category"])
+    cols = list(KFASHION.std_fields["color"])
+    items = []
+    for i in range(n):
+        c, col = cats[(i // 2) % len(cats)], rng.choice(cols)
+        words = rng.sample(WORDS, 3)
+        items.append({
+            "id": f"it{i}", "title": f"brand{i // 2} {' '.join(words)} {col}",
+            "std": {"category": [c], "color": [col], "season": [rng.choice(["summer", "winter"])]},
+            "re": {"color": [col.lower()], "specification.metadata": [" ".join(rng.sample(WORDS, 2))]},
+            "group": f"g{i // 2}",
+        })
+    return items
+
+
+@pytest.fixture(scope="session")
+def tiny_items() -> list[dict]:
+    return make_items()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tiny_items):
+    """A model trained for a few steps on the tiny catalog: (model_dir, items)."""
+    from itemtower.train import TrainConfig, train_items
+
+    out = tmp_path_factory.mktemp("model")
+    cfg = TrainConfig(out=str(out), epochs=2, batch_size=32, d_model=32, n_heads=2, min_frequency=1,
+                      vocab_size=500, progress=False, seed=0)
+    train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
+    return out, tiny_items

@@ -1,0 +1,68 @@
+import random
+
+import torch
+
+from itemtower.data import Featurizer, SimCSERecSysDataset, ViewConfig, collate_items, collate_views, make_view
+from itemtower.data.featurize import VALUE_MASK, VALUE_UNK
+from itemtower.schema import KFASHION
+
+
+def _feat(items):
+    return Featurizer.fit(items, KFASHION, vocab_size=300, min_frequency=1)
+
+
+def test_featurizer_maps_unknown_values_to_unk(tiny_items):
+    """An STD value outside the vocabulary becomes UNK and is counted; it never raises."""
+    feat = _feat(tiny_items)
+    enc = feat.encode([{"id": "x", "title": "와이드 팬츠", "std": {"color": ["Chartreuse"]}}])[0]
+    ci = feat.std_fields.index("color")
+    assert enc.std[ci] == [VALUE_UNK] and enc.n_unk >= 1
+
+
+def test_featurizer_save_load_encodes_identically(tmp_path, tiny_items):
+    """A saved featurizer encodes items exactly as the fitted one did."""
+    feat = _feat(tiny_items)
+    feat.save(tmp_path)
+    again = Featurizer.load(tmp_path)
+    a, b = feat.encode(tiny_items[:5]), again.encode(tiny_items[:5])
+    assert [(x.std, x.title, x.re) for x in a] == [(x.std, x.title, x.re) for x in b]
+
+
+def test_views_are_random_but_seeded(tiny_items):
+    """The two views of an item differ, and the same seed gives the same views."""
+    enc = _feat(tiny_items).encode(tiny_items[:50])
+    cfg = ViewConfig(std_mask_p=0.5, re_drop_p=0.5, token_drop_p=0.3)
+    ds = SimCSERecSysDataset(enc, list(range(50)), cfg, seed=1)
+    diffs = sum((v1.std, v1.title, v1.re) != (v2.std, v2.title, v2.re) for v1, v2, _ in (ds[i] for i in range(50)))
+    assert diffs > 25
+    ds2 = SimCSERecSysDataset(enc, list(range(50)), cfg, seed=1)
+    assert (ds[3][0].title, ds[3][1].std) == (ds2[3][0].title, ds2[3][1].std)
+
+
+def test_identity_view_changes_nothing(tiny_items):
+    """With every augmentation off, a view equals the item (only model dropout is left)."""
+    enc = _feat(tiny_items).encode(tiny_items[:10])
+    for e in enc:
+        v = make_view(e, ViewConfig.none(), random.Random(0))
+        assert (v.std, v.title, v.re) == (e.std, e.title, e.re)
+
+
+def test_std_masking_uses_mask_value(tiny_items):
+    """A masked STD field holds the [MASK] value id."""
+    enc = _feat(tiny_items).encode(tiny_items[:1])[0]
+    v = make_view(enc, ViewConfig(std_mask_p=1.0, re_drop_p=0, token_drop_p=0), random.Random(0))
+    present = [i for i, vals in enumerate(enc.std) if vals]
+    assert all(v.std[i] == [VALUE_MASK] for i in present)
+
+
+def test_collate_shapes_and_types(tiny_items):
+    """collate yields t_std (B, F, M) and t_re (B, 2, T) with title type 1 and RE types >= 2."""
+    feat = _feat(tiny_items)
+    enc = feat.encode(tiny_items[:4])
+    t_std, t_re = collate_items(enc)
+    assert t_std.shape[:2] == (4, len(KFASHION.std_fields)) and t_re.shape[:2] == (4, 2)
+    types = t_re[0, 1]
+    n_title = len(enc[0].title)
+    assert (types[:n_title] == 1).all() and (types[n_title:][types[n_title:] > 0] >= 2).all()
+    (s1, r1), (s2, r2), y = collate_views([(enc[0], enc[1], 7), (enc[2], enc[3], 9)])
+    assert y.tolist() == [7, 9] and s1.shape[0] == 2 and r2.dtype == torch.long
