@@ -33,16 +33,16 @@ __all__ = [
     "linear_probe",
 ]
 
-# A query block's score matrix is capped at this many float32 cells (256 MB): large enough for BLAS to run at full
+# A query block's score matrix is capped at this many float32 cells (128 MB): large enough for BLAS to run at full
 # speed, small enough to keep a 90k-item catalogue well inside a laptop's memory.
-_BLOCK_CELLS = 1 << 26
+_BLOCK_CELLS = 1 << 25
 
 # Sparse x sparse products cost about (df_query * df_item) multiply-adds per feature and run single-threaded in
 # scipy, while a dense BLAS column costs Nq * N fused flops at tens of GFLOP/s. A feature is moved to the dense
-# side when df_q * df_i > _DENSE_RATIO * Nq * N; measured on char n-gram TF-IDF the optimum sits around
-# a few per mille (common n-grams such as " a" occur in nearly every title and would make the sparse product
-# quadratic). At most _MAX_DENSE_COLS columns are densified to bound memory.
-_DENSE_RATIO = 2.5e-3
+# side when df_q * df_i > _DENSE_RATIO * Nq * N; on synthetic 21k-title char n-gram TF-IDF (37k-150k features)
+# the optimum was 1e-3..2.5e-3 (common n-grams such as " a" occur in nearly every title and would make the sparse
+# product quadratic). At most _MAX_DENSE_COLS columns are densified to bound memory.
+_DENSE_RATIO = 1.5e-3
 _MAX_DENSE_COLS = 4096
 
 
@@ -81,36 +81,34 @@ class _Scorer:
     def __init__(self, base: np.ndarray | sp.csr_matrix, queries: np.ndarray | sp.csr_matrix, n_pad: int):
         self.n = base.shape[0]
         self.n_pad = n_pad
-        self.nq = queries.shape[0]
-        self.sparse = sp.issparse(base)
-        if not self.sparse:
-            # Zero-padded transpose, C-contiguous, so that np.matmul can write straight into the block buffer.
+        self.base_t_dense: np.ndarray | None = None  # [F_dense, n_pad], zero-padded, C-contiguous
+        self.q_dense: np.ndarray | sp.csr_matrix | None = None  # the matching query columns
+        self.base_t_sparse: sp.csr_matrix | None = None  # [F_sparse, n_pad]
+        self.q_sparse: sp.csr_matrix | None = None
+        self.tmp: np.ndarray | None = None  # second block buffer, only when both halves exist
+        if not sp.issparse(base):
+            # C-contiguous padded transpose, so that np.matmul writes straight into the block buffer
             self.base_t_dense = np.zeros((base.shape[1], n_pad), dtype=np.float32)
             self.base_t_dense[:, : self.n] = base.T
-            self.q_dense = queries.toarray() if sp.issparse(queries) else queries
-            self.q_sparse = None
-            self.base_t_sparse = None
+            self.q_dense = queries  # sparse queries against a dense base are densified per block
             return
         q = queries if sp.issparse(queries) else sp.csr_matrix(queries)
         df_base = np.bincount(base.indices, minlength=base.shape[1]).astype(np.float64)
         df_q = np.bincount(q.indices, minlength=q.shape[1]).astype(np.float64)
-        cost = df_base * df_q
-        dense_cols = np.flatnonzero(cost > _DENSE_RATIO * float(self.nq) * float(self.n))
+        cost = df_base * df_q  # multiply-adds this feature costs in the sparse product
+        dense_cols = np.flatnonzero(cost > _DENSE_RATIO * float(q.shape[0]) * float(self.n))
         if dense_cols.size > _MAX_DENSE_COLS:
-            dense_cols = dense_cols[np.argsort(-cost[dense_cols], kind="stable")[:_MAX_DENSE_COLS]]
-            dense_cols.sort()
+            dense_cols = np.sort(dense_cols[np.argsort(-cost[dense_cols], kind="stable")[:_MAX_DENSE_COLS]])
         sparse_cols = np.setdiff1d(np.arange(base.shape[1]), dense_cols, assume_unique=True)
-        self.base_t_dense = None
-        self.q_dense = None
         if dense_cols.size:
             self.base_t_dense = np.zeros((dense_cols.size, n_pad), dtype=np.float32)
             self.base_t_dense[:, : self.n] = base[:, dense_cols].toarray().T
             self.q_dense = q[:, dense_cols].tocsr()  # densified per block, not all at once
-        self.base_t_sparse = base[:, sparse_cols].T.tocsr()  # [F_sparse, N]
-        # pad to n_pad columns so that each block product has exactly the block buffer's shape
-        self.base_t_sparse.resize((sparse_cols.size, n_pad))
-        self.q_sparse = q[:, sparse_cols].tocsr()
-        self.tmp: np.ndarray | None = None
+        if sparse_cols.size:
+            self.base_t_sparse = base[:, sparse_cols].T.tocsr()
+            # pad to n_pad columns so that each block product has exactly the block buffer's shape
+            self.base_t_sparse.resize((sparse_cols.size, n_pad))
+            self.q_sparse = q[:, sparse_cols].tocsr()
 
     def block(self, start: int, stop: int, buf: np.ndarray) -> np.ndarray:
         """Scores of queries[start:stop] against every base row: a view of `buf`, shape [stop - start, n_pad]."""
@@ -125,9 +123,11 @@ class _Scorer:
                 t = self.tmp[:b]
                 np.matmul(self.q_dense[start:stop].toarray(), self.base_t_dense, out=t)
                 s += t
-        else:
+        elif self.base_t_dense is not None:
             qd = self.q_dense[start:stop]
             np.matmul(qd.toarray() if sp.issparse(qd) else qd, self.base_t_dense, out=s)
+        else:  # a sparse matrix without any stored value
+            s.fill(0.0)
         if self.n_pad > self.n:
             s[:, self.n :] = -np.inf
         return s
@@ -192,7 +192,7 @@ def top_k(
         exclude_self: when `queries` is None, never return row i as a neighbour of row i (ignored otherwise:
             external queries have no "self").
         queries: query vectors [Nq, D] (dense or sparse); default: `emb` itself.
-        batch: most query rows scored at once; also capped so a block's score matrix stays under ~256 MB.
+        batch: most query rows scored at once; also capped so a block's score matrix stays under ~128 MB.
 
     Returns:
         idx: int64 [Nq, k], row indices into `emb`, best first.
@@ -342,7 +342,7 @@ def other_view_recall(
         emb1: [N, D] first view (dense or sparse), one row per item.
         emb2: [N, D] second view, same row order.
         ks: cut-offs.
-        batch: most query rows scored at once (also capped at ~256 MB per block).
+        batch: most query rows scored at once (also capped at ~128 MB per block).
 
     Returns:
         {"recall@K": fraction of items whose other view ranks <= K, for K in ks; "mean_rank": mean 1-based rank}.

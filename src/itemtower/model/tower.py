@@ -83,11 +83,12 @@ class TowerBody(nn.Module):
         q = self.field_emb.weight.unsqueeze(0) + val.sum(2) / n_val  # (B, F, D)
         q = self.drop(q)
         pad = types == 0  # (B, T)
+        tok = self.drop(self.tok_emb(ids))  # (B, T, D); one dropout mask shared by both paths (bernoulli is costly)
         parts = []
         if cfg.pool != "text":
             pos = torch.arange(T, device=ids.device)
-            kv = self.tok_emb(ids) + self.type_emb(types) + self.pos_emb(pos).unsqueeze(0)  # (B, T, D)
-            kv = torch.cat([self.null_kv.expand(B, 1, -1), self.drop(kv)], 1)  # (B, 1 + T, D)
+            kv = tok + self.type_emb(types) + self.pos_emb(pos).unsqueeze(0)  # (B, T, D)
+            kv = torch.cat([self.null_kv.expand(B, 1, -1), kv], 1)  # (B, 1 + T, D)
             kv_pad = torch.cat([torch.zeros(B, 1, dtype=torch.bool, device=ids.device), pad], 1)  # (B, 1 + T)
             weights = []
             for blk in self.blocks:
@@ -96,7 +97,7 @@ class TowerBody(nn.Module):
             parts.append(q.mean(1))  # (B, D)
         if cfg.pool != "query":
             w = F.softplus(self.tok_weight(ids).squeeze(-1)).masked_fill(pad, 0.0)  # (B, T)
-            bag = (w.unsqueeze(-1) * self.drop(self.tok_emb(ids))).sum(1)  # (B, D)
+            bag = (w.unsqueeze(-1) * tok).sum(1)  # (B, D)
             parts.append(bag / w.sum(1, keepdim=True).clamp_min(1e-6))
         out = torch.cat(parts, -1)  # (B, h_dim)
         if need_weights:
