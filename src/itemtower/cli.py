@@ -148,7 +148,9 @@ def _load_model(model: Path):
 def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
              pairs: Optional[Path] = typer.Option(None, help="relevance pairs TSV: id_a<TAB>id_b"),
              out: Optional[Path] = typer.Option(None, help="folder for report.json and report.md"),
-             baselines: bool = typer.Option(True, help="one-hot and TF-IDF baselines in the same run")) -> None:
+             baselines: bool = typer.Option(True, help="one-hot and TF-IDF baselines in the same run"),
+             field: Optional[list[str]] = typer.Option(None, help="STD field(s) for consistency@10 "
+                                                                 "(default: all)")) -> None:
     """Retrieval quality of the served tower (h) and of baselines on the same items."""
     from itemtower.catalog import read_pairs
     from itemtower.evaluate import evaluate as run_eval
@@ -157,8 +159,8 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
     _load_model(model)  # fail early with a clear message
     report = _read(catalog)
     prs = read_pairs(pairs) if pairs else None
-    res = run_eval(model, report.items, prs, with_baselines=baselines, log=typer.echo)
-    typer.echo(format_table(res))
+    res = run_eval(model, report.items, prs, fields=field or None, with_baselines=baselines, log=typer.echo)
+    typer.echo(format_table(res, max_fields=4))
     typer.echo(f"other-view: {res['other_view']}  unk rate: {res['unk_rate']}")
     if out:
         save_report(res, out)

@@ -112,10 +112,13 @@ def _unk_rate(encoded) -> float:
     return round(n_unk / max(1, n_tok), 5)
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """A markdown table: one row per method, one column per metric."""
+def format_table(report: dict[str, Any], max_fields: int | None = None) -> str:
+    """A markdown table: one row per method, one column per metric (consistency for the first max_fields fields)."""
     methods = report["methods"]
     cols = [c for c in next(iter(methods.values())) if c != "search_seconds"]
+    if max_fields is not None:
+        keep = {f"consistency@10:{f}" for f in report["fields"][:max_fields]}
+        cols = [c for c in cols if not c.startswith("consistency@10:") or c in keep]
     lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for name, m in methods.items():
         lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + " |")

@@ -61,6 +61,7 @@ class TrainConfig:
     dropout: float = 0.1
     pool: str = "query+text"
     proj_dim: int = 128
+    query_gate_init: float = 0.1
     idf_init: bool = True  # start the token-bag weights at log-IDF
     progress: bool = True  # tqdm bar
 
@@ -151,7 +152,8 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     tcfg = TowerConfig(n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
                        vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
                        d_model=cfg.d_model, n_heads=cfg.n_heads, n_blocks=cfg.n_blocks, dropout=cfg.dropout,
-                       max_len=cfg.max_text_tokens, pool=cfg.pool, proj_dim=cfg.proj_dim)
+                       max_len=cfg.max_text_tokens, pool=cfg.pool, proj_dim=cfg.proj_dim,
+                       query_gate_init=cfg.query_gate_init)
     tower = ItemTower(tcfg)
     if cfg.idf_init and featurizer.n_docs:
         df = torch.tensor(featurizer.token_df, dtype=torch.float32)

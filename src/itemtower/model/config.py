@@ -23,6 +23,7 @@ class TowerConfig:
     pool: str = "query+text"  # "query": pooled query outputs only (the first sketch); "text": IDF-weighted
     #                           token bag only; "query+text": both, concatenated (keeps the title's lexical identity)
     proj_dim: int = 128  # projection head output (z), training only
+    query_gate_init: float = 0.1  # initial per-dim scale of the query half of h (pool="query+text")
 
     def __post_init__(self) -> None:
         if self.pool not in ("query", "text", "query+text"):

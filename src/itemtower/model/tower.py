@@ -3,7 +3,7 @@
     t_std (B, F, M) -> field_emb + mean(value_emb)            -> queries (B, F, D)
     t_re  (B, 2, T) -> tok_emb + type_emb + pos_emb           -> keys/values (B, 1 + T, D)  (+ a null slot)
     n_blocks x [queries += CrossAttn(LN(q), LN(kv)); queries += FFN(LN(q))]
-    h_body = cat(mean_F(queries), IDF-weighted mean_T(tok_emb))  (B, 2D)      <- pth1 (the body)
+    h_body = cat(IDF-weighted mean_T(tok_emb), gate * mean_F(queries))  (B, 2D)      <- pth1 (the body)
     h = LayerNorm(h_body)                                                      <- pth2 (the final norm)
 
 The weighted token bag is there because pooling the queries alone loses the title's lexical identity
@@ -59,6 +59,9 @@ class TowerBody(nn.Module):
         self.null_kv = nn.Parameter(torch.zeros(1, 1, D))  # lets a query attend to "nothing"; no empty softmax
         self.tok_weight = nn.Embedding(cfg.vocab_size, 1)  # raw weight; softplus(.) is the pooling weight
         self.blocks = nn.ModuleList(CrossBlock(cfg) for _ in range(cfg.n_blocks))
+        # LayerScale-style gate on the query half of h: it starts small so that h starts as the token bag (a strong
+        # untrained baseline, findings.md) and the cross-attention earns its share as training goes.
+        self.query_gate = nn.Parameter(torch.full((D,), cfg.query_gate_init))
         self.drop = nn.Dropout(cfg.dropout)
         for emb in (self.field_emb, self.value_emb, self.tok_emb, self.type_emb, self.pos_emb):
             nn.init.normal_(emb.weight, std=0.02 if emb is not self.tok_emb else 1.0 / math.sqrt(D))
@@ -94,15 +97,24 @@ class TowerBody(nn.Module):
             for blk in self.blocks:
                 q, w = blk(q, kv, kv_pad, need_weights)
                 weights.append(w)
-            parts.append(q.mean(1))  # (B, D)
-        if cfg.pool != "query":
+            q_pool = q.mean(1)  # (B, D)
+            if cfg.pool == "query+text":
+                q_pool = _unit_rms(q_pool) * self.query_gate
+            parts.append(q_pool)
+        if cfg.pool != "query":  # the bag goes first in h: cat(text, query)
             w = F.softplus(self.tok_weight(ids).squeeze(-1)).masked_fill(pad, 0.0)  # (B, T)
             bag = (w.unsqueeze(-1) * tok).sum(1)  # (B, D)
-            parts.append(bag / w.sum(1, keepdim=True).clamp_min(1e-6))
+            bag = bag / w.sum(1, keepdim=True).clamp_min(1e-6)
+            parts.insert(0, _unit_rms(bag) if cfg.pool == "query+text" else bag)
         out = torch.cat(parts, -1)  # (B, h_dim)
         if need_weights:
             return out, weights if cfg.pool != "text" else []
         return out
+
+
+def _unit_rms(x: torch.Tensor) -> torch.Tensor:
+    """Scale each row to unit RMS, so that the two halves of h are on one scale and the gate alone sets their mix."""
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-8)
 
 
 class ItemTower(nn.Module):

@@ -1,0 +1,103 @@
+"""The whole path through the CLI on a small demo catalog: generate -> validate -> train -> embed -> evaluate ->
+index -> serve (the real Embedder behind the HTTP app)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from itemtower.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    res = runner.invoke(app, list(args))
+    assert res.exit_code == 0, res.output
+    return res
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    cat, model = d / "demo.jsonl", d / "model"
+    _run("generate", "--n", "400", "--seed", "3", "--out", str(cat))
+    _run("train", "--catalog", str(cat), "--out", str(model), "--fast", "--epochs", "2", "--batch-size", "64",
+         "--d-model", "32", "--seed", "0")
+    return d, cat, model
+
+
+def test_generate_validate_train(pipeline):
+    """The demo catalog validates cleanly and training writes pth1, pth2 and a manifest that serves h."""
+    d, cat, model = pipeline
+    res = _run("validate", "--catalog", str(cat))
+    assert "400" in res.output
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["serves"] == "h" and (model / "tower_body.pth").exists() and (model / "tower_norm.pth").exists()
+
+
+def test_embed_writes_ids_in_catalog_order(pipeline):
+    """embed writes ids in catalog order and L2-normalised float32 vectors."""
+    d, cat, model = pipeline
+    out = d / "emb.npz"
+    _run("embed", "--model", str(model), "--catalog", str(cat), "--out", str(out))
+    z = np.load(out)
+    ids = [json.loads(line)["id"] for line in cat.read_text().splitlines()]
+    assert list(z["ids"]) == ids
+    assert z["embeddings"].dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(z["embeddings"], axis=1), 1.0, atol=1e-5)
+
+
+def test_evaluate_with_pairs_and_baselines(pipeline):
+    """evaluate reports pair metrics, consistency and baselines, and writes report.json / report.md."""
+    d, cat, model = pipeline
+    items = [json.loads(line) for line in cat.read_text().splitlines()]
+    groups: dict[str, list[str]] = {}
+    for it in items:
+        if it.get("group"):
+            groups.setdefault(it["group"], []).append(it["id"])
+    pairs = d / "pairs.tsv"
+    pairs.write_text("".join(f"{g[0]}\t{g[1]}\n" for g in groups.values() if len(g) > 1))
+    res = _run("evaluate", "--model", str(model), "--catalog", str(cat), "--pairs", str(pairs), "--out",
+               str(d / "eval"))
+    rep = json.loads((d / "eval" / "report.json").read_text())
+    assert {"itemtower (h)", "one-hot std", "tf-idf title", "tf-idf all text", "random"} <= set(rep["methods"])
+    tower = rep["methods"]["itemtower (h)"]
+    assert tower["recall@10"] > rep["methods"]["random"]["recall@10"]
+    assert 0 <= tower["consistency@10:category"] <= 1
+    assert "recall@10" in res.output
+
+
+def test_index_then_serve_similar_items(pipeline, monkeypatch):
+    """index builds MODEL/index; the service loads it and answers similar, search, and PUT for a new item."""
+    d, cat, model = pipeline
+    _run("index", "--model", str(model), "--catalog", str(cat))
+    assert (model / "index").is_dir()
+    monkeypatch.setenv("ITEMTOWER_MODEL", str(model))
+    from itemtower.serve.app import create_app
+
+    with TestClient(create_app()) as client:
+        assert client.get("/health").json()["status"] == "ok"
+        first = json.loads(cat.read_text().splitlines()[0])
+        sim = client.get(f"/items/{first['id']}/similar", params={"k": 5})
+        assert sim.status_code == 200 and len(sim.json()["items"]) == 5
+        assert all(r["id"] != first["id"] for r in sim.json()["items"])
+        new = {"title": first["title"], "std": first["std"], "re": first.get("re", {})}
+        assert client.put("/items/new-1", json=new).status_code == 201
+        top = client.get(f"/items/{first['id']}/similar", params={"k": 1}).json()["items"][0]
+        assert top["id"] == "new-1" and top["score"] > 0.99  # a copy is its nearest neighbour at once
+        bad = client.put("/items/new-2", json={"title": "x", "std": {"color": 5}})
+        assert bad.status_code == 422 and "color" in bad.text
+
+
+def test_missing_model_is_a_clear_cli_error(tmp_path):
+    """A missing model directory is an error message with exit code 2, not a traceback."""
+    cat = tmp_path / "c.jsonl"
+    cat.write_text('{"id": "1", "title": "t"}\n')
+    res = runner.invoke(app, ["embed", "--model", str(tmp_path / "nope"), "--catalog", str(cat), "--out",
+                              str(tmp_path / "e.npz")])
+    assert res.exit_code == 2 and "itemtower train" in res.output
