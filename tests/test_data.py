@@ -66,3 +66,29 @@ def test_collate_shapes_and_types(tiny_items):
     assert (types[:n_title] == 1).all() and (types[n_title:][types[n_title:] > 0] >= 2).all()
     (s1, r1), (s2, r2), y = collate_views([(enc[0], enc[1], 7), (enc[2], enc[3], 9)])
     assert y.tolist() == [7, 9] and s1.shape[0] == 2 and r2.dtype == torch.long
+
+
+def test_mutual_information_groups_correlated_fields():
+    """Fields that determine each other get high mutual information and end up in one masking group."""
+    from itemtower.data.featurize import EncodedItem
+    from itemtower.data.masking import correlated_groups, field_mutual_information
+
+    rng = random.Random(0)
+    enc = []
+    for _ in range(400):
+        a = rng.randrange(5)
+        enc.append(EncodedItem(std=[[10 + a], [20 + a], [30 + rng.randrange(5)]], title=[], re=[]))
+    mi = field_mutual_information(enc)
+    assert mi[0, 1] > 0.95 and mi[0, 2] < 0.1
+    assert correlated_groups(mi, k=1)[0] == [0, 1]
+
+
+def test_correlated_masking_masks_the_whole_group():
+    """With corr_mask_p=1 the seed field and its group are all masked, and nothing else."""
+    from itemtower.data.featurize import EncodedItem
+
+    item = EncodedItem(std=[[5], [6], [7]], title=[3], re=[])
+    cfg = ViewConfig(std_mask_p=0, re_drop_p=0, token_drop_p=0, corr_mask_p=1.0)
+    v = make_view(item, cfg, random.Random(1), groups=[[0, 1], [1, 0], [2, 0]])
+    masked = {f for f, vals in enumerate(v.std) if vals == [VALUE_MASK]}
+    assert masked in ({0, 1}, {0, 2})

@@ -150,7 +150,12 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
              out: Optional[Path] = typer.Option(None, help="folder for report.json and report.md"),
              baselines: bool = typer.Option(True, help="one-hot and TF-IDF baselines in the same run"),
              field: Optional[list[str]] = typer.Option(None, help="STD field(s) for consistency@10 "
-                                                                 "(default: all)")) -> None:
+                                                                 "(default: all)"),
+             color_field: Optional[str] = typer.Option(None, "--color-field", help="STD field colouring the "
+                                                       "embedding map (default: category, else the first field)"),
+             probe_field: Optional[list[str]] = typer.Option(None, "--probe-field", help="STD field(s) for the "
+                                                             "h-vs-z linear probe (default: up to 6 evaluated fields)"),
+             plots: bool = typer.Option(True, help="loss curve and embedding map in the report (with --out)")) -> None:
     """Retrieval quality of the served tower (h) and of baselines on the same items."""
     from itemtower.catalog import read_pairs
     from itemtower.evaluate import evaluate as run_eval
@@ -159,11 +164,18 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
     _load_model(model)  # fail early with a clear message
     report = _read(catalog)
     prs = read_pairs(pairs) if pairs else None
-    res = run_eval(model, report.items, prs, fields=field or None, with_baselines=baselines, log=typer.echo)
+    res = run_eval(model, report.items, prs, fields=field or None, with_baselines=baselines, log=typer.echo,
+                   probe_fields=probe_field or None)
     typer.echo(format_table(res, max_fields=4))
     typer.echo(f"other-view: {res['other_view']}  unk rate: {res['unk_rate']}")
     if out:
-        save_report(res, out)
+        try:
+            if plots:
+                save_report(res, out, model, res.evaluated_items, res.embeddings, color_field, log=typer.echo)
+            else:
+                save_report(res, out)
+        except ValueError as e:
+            _fail(str(e))
         typer.echo(f"report: {out / 'report.md'}")
 
 

@@ -5,8 +5,9 @@ Everything here takes embeddings as arrays (metrics.py); the model is only used 
 
 from __future__ import annotations
 
-import json
+import math
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -14,10 +15,15 @@ import numpy as np
 
 from itemtower import baselines as bl
 from itemtower import metrics as M
+from itemtower.report import format_table
 
-__all__ = ["evaluate", "score_embeddings", "format_table"]
+__all__ = ["evaluate", "EvalReport", "score_embeddings", "format_table", "probe_table", "save_report"]
 
 K_MAX = 50
+N_PROBE_ITEMS = 10_000  # the linear probes run on a seeded sample of at most this many items (time bound)
+MAX_PROBE_FIELDS = 6  # default probe fields: the first 6 evaluated fields with >= 2 classes
+PROBE_MAX_CLASSES = 50  # most frequent classes kept per probed field (a 1000-brand field would be slow and noisy)
+PROBE_TEST_FRAC = 0.3
 
 
 def _labels(items: Sequence[dict], field: str) -> list[str | None]:
@@ -31,7 +37,11 @@ def _labels(items: Sequence[dict], field: str) -> list[str | None]:
 def score_embeddings(emb, items: Sequence[dict], fields: Sequence[str], pairs=None) -> dict[str, Any]:
     """Neighbour metrics of one embedding (dense array or sparse matrix) over the whole catalog, query excluded."""
     t = time.perf_counter()
-    idx, _ = M.top_k(emb, K_MAX, exclude_self=True)
+    n = emb.shape[0]
+    idx = np.full((n, K_MAX), -1, dtype=np.int64)  # a catalog of <= K_MAX items: missing neighbours count as misses
+    if n >= 2:
+        k = min(K_MAX, n - 1)
+        idx[:, :k] = M.top_k(emb, k, exclude_self=True)[0]
     out: dict[str, Any] = {}
     if pairs is not None:
         ids = [it["id"] for it in items]
@@ -43,10 +53,32 @@ def score_embeddings(emb, items: Sequence[dict], fields: Sequence[str], pairs=No
     return out
 
 
+class EvalReport(dict):
+    """What `evaluate` returns: the report itself is this (JSON-serialisable) dict; the arrays behind it are kept
+    out of the JSON as attributes, for `save_report` / `report.write_report`:
+
+        .embeddings  {"h": float32 [N, h_dim] L2-normalised (what the service returns),
+                      "z": float32 [N, proj_dim] L2-normalised (only when MODEL/resume.pt has the head)}
+        .evaluated_items  the evaluated items, rows in the same order (not `.items`: that is dict.items)
+        .model_dir   Path of the model
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.embeddings: dict[str, np.ndarray] = {}
+        self.evaluated_items: Sequence[dict] = []
+        self.model_dir: Path | None = None
+
+
 def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple[str, str]] | None = None,
              fields: Sequence[str] | None = None, with_baselines: bool = True, n_view_items: int = 5000,
-             seed: int = 0, log: Callable[[str], None] = print) -> dict[str, Any]:
+             seed: int = 0, log: Callable[[str], None] = print, probe_fields: Sequence[str] | None = None,
+             n_probe_items: int = N_PROBE_ITEMS) -> EvalReport:
     """Evaluate the served tower (pth1 + pth2) on `items` and, optionally, baselines on the same items.
+
+    With MODEL/resume.pt (written by training), the projection head is rebuilt too and z = head(h before its L2
+    normalisation) is scored with the same retrieval metrics and linear probes as h, so that the served choice
+    (h) can be judged; without it, z is skipped with a note in report["notes"].
 
     Args:
         model_dir: a trained model directory.
@@ -54,30 +86,64 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
         pairs: relevance pairs (id_a, id_b), e.g. colour variants; None skips pair metrics.
         fields: STD fields for consistency@10 (default: every STD field of the model's schema that items use).
         n_view_items: items used for other-view retrieval (a sample, seeded).
+        probe_fields: STD fields for the linear probe (default: the first 6 of `fields` with >= 2 classes).
+        n_probe_items: the probes use a seeded sample of at most this many items.
     Returns:
-        {"n_items", "methods": {name: metrics}, "other_view": {...}, "alignment_uniformity": {...}, ...}
+        An `EvalReport` (a dict; the embeddings are attributes, not keys):
+        {"n_items", "methods": {"itemtower (h)", "itemtower (z)" (with resume.pt), baselines...: metrics},
+         "other_view": {...}, "alignment_uniformity": {...},
+         "linear_probe": {field: {"h": acc, "z": acc or None, "majority": rate, "n_classes": c, "n_test": n}},
+         "linear_probe_info": {...}, "z": {"available": bool, ...}, "notes": [...], "seconds": {step: s}, ...}
     """
     from itemtower.artifacts import Embedder
     from itemtower.data.views import make_view
     from itemtower.train import TrainConfig
 
+    seconds: dict[str, float] = {}
     emb_model = Embedder.load(model_dir)
     if fields is None:
         used = {f for it in items for f in (it.get("std") or {})}
         fields = [f for f in emb_model.schema.std_fields if f in used]
-    report: dict[str, Any] = {"model": str(model_dir), "n_items": len(items), "n_pairs": len(pairs or []),
-                              "fields": list(fields), "methods": {}}
+    report = EvalReport({"model": str(model_dir), "n_items": len(items), "n_pairs": len(pairs or []),
+                         "fields": list(fields), "methods": {}, "notes": []})
+    report.evaluated_items, report.model_dir = items, Path(model_dir)
     t = time.perf_counter()
     encoded = emb_model.featurizer.encode(items)
-    emb = emb_model.embed_encoded(encoded, progress=True)
-    report["embed_items_per_s"] = round(len(items) / (time.perf_counter() - t), 1)
+    raw = _embed_raw(emb_model, encoded, progress=True)  # h before the L2 normalisation (the head's input)
+    emb = _l2_normalize(raw)
+    seconds["embed"] = round(time.perf_counter() - t, 2)
+    report["embed_items_per_s"] = round(len(items) / max(1e-9, time.perf_counter() - t), 1)
     log(f"embedded {len(items)} items in {time.perf_counter() - t:.1f}s")
+    report.embeddings["h"] = emb
     report["methods"]["itemtower (h)"] = score_embeddings(emb, items, fields, pairs)
     report["unk_rate"] = _unk_rate(encoded)
+
+    head, proj_dim, note = _load_head(Path(model_dir), emb_model.manifest, emb_model.dim)
+    if head is not None:
+        t = time.perf_counter()
+        z = _l2_normalize(_apply_head(head, raw))
+        seconds["z"] = round(time.perf_counter() - t, 2)
+        report.embeddings["z"] = z
+        report["z"] = {"available": True, "proj_dim": proj_dim, "source": "resume.pt",
+                       "definition": "L2-normalised head(h before L2 normalisation), as in the training loss"}
+        report["methods"]["itemtower (z)"] = score_embeddings(z, items, fields, pairs)
+    else:
+        report["z"] = {"available": False, "reason": note}
+        report["notes"].append(f"z (projection head output) skipped: {note}")
+        log(f"z skipped: {note}")
+    del raw
+
+    t = time.perf_counter()
+    report["linear_probe"], report["linear_probe_info"] = probe_table(
+        report.embeddings, items, list(probe_fields) if probe_fields is not None else _default_probe_fields(
+            items, fields), n_items=n_probe_items, seed=seed, explicit=probe_fields is not None)
+    seconds["probe"] = round(time.perf_counter() - t, 2)
+    log(f"linear probes on {len(report['linear_probe'])} field(s) in {seconds['probe']:.1f}s")
 
     # Other-view retrieval: two augmented views (training augmentations, no dropout) of a sample of items.
     import random
 
+    t = time.perf_counter()
     rng = np.random.default_rng(seed)
     sample = rng.choice(len(items), size=min(n_view_items, len(items)), replace=False)
     manifest_cfg = (emb_model.manifest.get("training") or {}).get("config") or {}
@@ -87,14 +153,167 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     v2 = emb_model.embed_encoded([make_view(encoded[i], views, r) for i in sample])
     report["other_view"] = M.other_view_recall(v1, v2, ks=(1, 10))
     report["alignment_uniformity"] = M.alignment_uniformity(v1, v2)
+    seconds["other_view"] = round(time.perf_counter() - t, 2)
 
     if with_baselines:
-        for name, make in _baselines(items, list(fields)).items():
+        t0 = time.perf_counter()
+        # One-hot uses every STD field of the schema, not only the fields scored for consistency.
+        std_fields = [f for f in emb_model.schema.std_fields if any(f in (it.get("std") or {}) for it in items)]
+        for name, make in _baselines(items, std_fields).items():
             t = time.perf_counter()
             e = make()
             log(f"baseline {name}: built in {time.perf_counter() - t:.1f}s")
             report["methods"][name] = score_embeddings(e, items, fields, pairs)
+        seconds["baselines"] = round(time.perf_counter() - t0, 2)
+    report["seconds"] = seconds
     return report
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# h before normalisation, the projection head, z
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _embed_raw(emb_model, encoded, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+    """EncodedItems -> float32 (N, h_dim): the tower's output before L2 normalisation (Embedder's batching)."""
+    import torch
+
+    from itemtower.data.dataset import collate_items
+
+    n = len(encoded)
+    out = np.zeros((n, emb_model.dim), dtype=np.float32)
+    order = sorted(range(n), key=lambda i: len(encoded[i].title) + sum(len(p) for ph in encoded[i].re for p in ph))
+    batches = range(0, n, batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="embed", unit="batch")
+    tower = emb_model.tower.eval()
+    with torch.no_grad():
+        for s in batches:
+            idx = order[s: s + batch_size]
+            t_std, t_re = collate_items([encoded[i] for i in idx], emb_model.featurizer.max_text_tokens)
+            out[idx] = tower(t_std, t_re).numpy()
+    return out
+
+
+def _l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows to unit length, exactly as Embedder does (torch.nn.functional.normalize, eps 1e-12)."""
+    import torch
+
+    return torch.nn.functional.normalize(torch.from_numpy(np.ascontiguousarray(x)), dim=-1).numpy()
+
+
+def _load_head(model_dir: Path, manifest: dict[str, Any], h_dim: int):
+    """(ProjectionHead in eval mode, proj_dim, None), or (None, None, why) when resume.pt is missing or unusable."""
+    import torch
+
+    from itemtower.model import ProjectionHead
+
+    path = model_dir / "resume.pt"
+    if not path.exists():
+        return None, None, (f"{path} is missing (only training writes it; the exported model has no projection "
+                            "head), so only h is evaluated")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        head_state = state["head"]
+    except Exception as e:  # truncated file, not a dict, no "head"
+        return None, None, f"{path} has no loadable projection head ({type(e).__name__}: {str(e)[:200]})"
+    proj_dim = (manifest.get("model") or {}).get("proj_dim")
+    if proj_dim is None:  # older manifests: read it off the last layer
+        w = head_state.get("net.2.weight")
+        proj_dim = int(w.shape[0]) if w is not None else 128
+    head = ProjectionHead(h_dim, int(proj_dim))
+    try:
+        head.load_state_dict(head_state)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        return None, None, (f"{path}'s head does not match the model (h_dim {h_dim}, proj_dim {proj_dim}): "
+                            f"{str(e)[:200]}")
+    return head.eval(), int(proj_dim), None
+
+
+def _apply_head(head, raw: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for s in range(0, raw.shape[0], batch_size):
+            out.append(head(torch.from_numpy(np.ascontiguousarray(raw[s: s + batch_size]))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, head.net[-1].out_features), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# linear probes
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _n_classes(labels: Sequence[str | None]) -> int:
+    """Classes the probe can use: labels seen at least twice."""
+    return sum(1 for c in Counter(lab for lab in labels if lab is not None).values() if c >= 2)
+
+
+def _default_probe_fields(items: Sequence[dict], fields: Sequence[str], limit: int = MAX_PROBE_FIELDS) -> list[str]:
+    """The first `limit` of `fields` with at least 2 usable classes."""
+    out = []
+    for f in fields:
+        if len(out) >= limit:
+            break
+        if _n_classes(_labels(items, f)) >= 2:
+            out.append(f)
+    return out
+
+
+def _standardize(x: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance per dimension, so that h and z meet the probe's fixed L2 penalty on one scale."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(axis=0)
+    return ((x - x.mean(axis=0)) / np.where(sd > 1e-8, sd, 1.0)).astype(np.float32)
+
+
+def _nan_to_none(v: float) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
+
+
+def probe_table(embeddings: dict[str, np.ndarray], items: Sequence[dict], fields: Sequence[str],
+                n_items: int = N_PROBE_ITEMS, seed: int = 0, explicit: bool = False,
+                max_classes: int = PROBE_MAX_CLASSES) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Linear-probe accuracy of each STD field from every embedding in `embeddings` ("h", and "z" if present).
+
+    All embeddings are probed on the same seeded sample of at most `n_items` items with the same split (same seed,
+    same labels), after per-dimension standardisation; at most `max_classes` (most frequent) classes per field.
+    Fields with fewer than 2 usable classes are skipped (kept with None accuracies when `explicit`).
+
+    Returns:
+        ({field: {"h": acc, "z": acc or None, "majority": rate, "n_classes": c, "n_test": n}}, info dict).
+    """
+    n = len(items)
+    rows = np.arange(n)
+    if n > n_items:
+        rows = np.sort(np.random.default_rng([seed, 1]).choice(n, size=n_items, replace=False))
+    sub = [items[i] for i in rows]
+    feats = {k: _standardize(np.asarray(v)[rows]) for k, v in embeddings.items() if v is not None}
+    table: dict[str, dict[str, Any]] = {}
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS/OpenMP thread: lbfgs on [<=10k, <=512] makes many small products, and threaded BLAS is 3-25x
+    # slower there when the cores are shared (1,500 items x 3 fields on 2 busy cores: 3.3 s threaded, 0.13 s not).
+    with threadpool_limits(limits=1):
+        for f in fields:
+            labels = _labels(sub, f)
+            if _n_classes(labels) < 2 and not explicit:
+                continue
+            row: dict[str, Any] = {"h": None, "z": None, "majority": None, "n_classes": _n_classes(labels),
+                                   "n_test": 0}
+            for name, x in feats.items():
+                res = M.linear_probe(x, labels, seed=seed, test_frac=PROBE_TEST_FRAC, max_classes=max_classes)
+                row[name] = _nan_to_none(res["accuracy"])
+                row.update(majority=_nan_to_none(res["majority"]), n_classes=int(res["n_classes"]),
+                           n_test=int(res["n_test"]))
+            table[f] = row
+    info = {"n_items": int(rows.size), "test_frac": PROBE_TEST_FRAC, "max_classes": max_classes, "seed": seed,
+            "features": "L2-normalised embedding, standardised per dimension",
+            "classifier": "sklearn LogisticRegression(max_iter=500, C=1)"}
+    return table, info
 
 
 def _baselines(items: Sequence[dict], fields: list[str]) -> dict[str, Callable[[], Any]]:
@@ -112,27 +331,14 @@ def _unk_rate(encoded) -> float:
     return round(n_unk / max(1, n_tok), 5)
 
 
-def format_table(report: dict[str, Any], max_fields: int | None = None) -> str:
-    """A markdown table: one row per method, one column per metric (consistency for the first max_fields fields)."""
-    methods = report["methods"]
-    cols = [c for c in next(iter(methods.values())) if c != "search_seconds"]
-    if max_fields is not None:
-        keep = {f"consistency@10:{f}" for f in report["fields"][:max_fields]}
-        cols = [c for c in cols if not c.startswith("consistency@10:") or c in keep]
-    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    for name, m in methods.items():
-        lines.append(f"| {name} | " + " | ".join(f"{m[c]:.3f}" for c in cols) + " |")
-    return "\n".join(lines)
+def save_report(report: dict[str, Any], out_dir: str | Path, model_dir: str | Path | None = None,
+                items: Sequence[dict] | None = None, embeddings: Any = None, color_field: str | None = None,
+                **kwargs: Any) -> Path:
+    """report.json + report.md in out_dir; with model_dir also loss.png, with items + embeddings also map.png.
 
+    `embeddings` may be an array [N, D] or `EvalReport.embeddings` (its "h" is mapped). Extra keyword arguments go
+    to `report.write_report` (map_method, max_map_items, tsne_budget_s, seed, log).
+    """
+    from itemtower.report import write_report
 
-def save_report(report: dict[str, Any], out_dir: str | Path) -> Path:
-    d = Path(out_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    md = [f"# itemtower evaluation: {report['model']}", "",
-          f"{report['n_items']} items, {report['n_pairs']} relevance pairs, token UNK rate {report['unk_rate']:.4f}",
-          "", format_table(report), "",
-          f"Other-view retrieval: {json.dumps(report['other_view'])}",
-          f"Alignment / uniformity: {json.dumps(report['alignment_uniformity'])}"]
-    (d / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    return d
+    return write_report(report, out_dir, model_dir, items, embeddings, color_field, **kwargs)

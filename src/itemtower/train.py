@@ -24,6 +24,7 @@ from itemtower.artifacts import atomic_save, save_model, versions
 from itemtower.catalog import read_catalog
 from itemtower.data.dataset import SimCSERecSysDataset, collate_views
 from itemtower.data.featurize import Featurizer
+from itemtower.data.masking import correlated_groups, field_mutual_information
 from itemtower.data.views import ViewConfig
 from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, TowerConfig
 from itemtower.schema import Schema, infer_schema
@@ -135,14 +136,21 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     log(f"featurizer: {len(items)} items, {len(schema.std_fields)} std fields, {len(schema.re_fields)} re fields, "
         f"{featurizer.tokenizer.vocab_size} tokens, {featurizer.n_values} values ({time.perf_counter() - t0:.1f}s)")
 
+    mask_groups = None
+    if cfg.views.corr_mask_p > 0:
+        mi = field_mutual_information(encoded, seed=cfg.seed)
+        mask_groups = correlated_groups(mi, cfg.views.corr_k)
+        names = featurizer.std_fields
+        log("correlated masking groups: " + "; ".join(
+            "+".join(names[f] for f in g) for g in mask_groups[:8]) + (" ..." if len(mask_groups) > 8 else ""))
     labels = _labels(items, cfg.use_groups)
     n_val = min(2000, int(len(items) * cfg.val_frac)) if len(items) >= 200 else 0
     perm = np.random.default_rng(cfg.seed).permutation(len(items))
     val_idx, train_idx = perm[:n_val], perm[n_val:]
     train_ds = SimCSERecSysDataset([encoded[i] for i in train_idx], [labels[i] for i in train_idx], cfg.views,
-                                   cfg.seed)
+                                   cfg.seed, mask_groups)
     val_ds = SimCSERecSysDataset([encoded[i] for i in val_idx], [labels[i] for i in val_idx], cfg.views,
-                                 cfg.seed + 1)
+                                 cfg.seed + 1, mask_groups)
     collate = lambda b: collate_views(b, cfg.max_text_tokens)  # noqa: E731
     gen = torch.Generator().manual_seed(cfg.seed)
     bs = min(cfg.batch_size, len(train_ds))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Sequence
 
 from itemtower.data.featurize import VALUE_MASK, EncodedItem
 
@@ -21,6 +22,8 @@ class ViewConfig:
     token_drop_p: float = 0.1  # each title / RE token is dropped with this probability
     crop_min: float = 0.6  # long RE phrases (> 16 tokens) are cropped to a random span of at least this fraction
     keep_one_title_token: bool = True  # never drop the whole title
+    corr_mask_p: float = 0.0  # chance that a view masks a seed field together with its correlated fields
+    corr_k: int = 2  # correlated fields masked with the seed (by mutual information on the catalog)
 
     @classmethod
     def none(cls) -> "ViewConfig":
@@ -45,9 +48,21 @@ def _crop(ids: list[int], min_frac: float, rng: random.Random) -> list[int]:
     return ids[start:start + n]
 
 
-def make_view(item: EncodedItem, cfg: ViewConfig, rng: random.Random) -> EncodedItem:
-    """One random view of `item` (the input is not modified)."""
+def make_view(item: EncodedItem, cfg: ViewConfig, rng: random.Random,
+              groups: Sequence[Sequence[int]] | None = None) -> EncodedItem:
+    """One random view of `item` (the input is not modified).
+
+    Args:
+        groups: per seed field, the fields to mask with it (data.masking.correlated_groups); needed for
+            correlated masking, ignored when cfg.corr_mask_p is 0.
+    """
     std = [[VALUE_MASK] if vals and rng.random() < cfg.std_mask_p else vals for vals in item.std]
+    if groups and cfg.corr_mask_p > 0 and rng.random() < cfg.corr_mask_p:
+        present = [f for f, vals in enumerate(item.std) if vals]
+        if present:
+            for f in groups[rng.choice(present)]:
+                if std[f]:
+                    std[f] = [VALUE_MASK]
     title = _drop_tokens(item.title, cfg.token_drop_p, rng, cfg.keep_one_title_token)
     re_out = []
     for phrases in item.re:

