@@ -40,6 +40,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="TrainConfig override, e.g. d_model=128")
     ap.add_argument("--views", action="append", default=[], help="ViewConfig override, e.g. std_mask_p=0")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--hide", action="append", default=None,
+                    help="STD field removed from the items (model and baselines) and kept only as an answer key; "
+                         "default for musinsa: category_main and category_sub")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -56,6 +59,11 @@ def main() -> None:
     conv = myntra.convert(src) if args.catalog == "myntra" else musinsa.convert(src)
     items, pairs = conv.items, conv.pairs or None
     print(f"converted {len(items)} items, {len(conv.pairs)} pairs in {time.perf_counter() - t:.1f}s")
+    hide = args.hide if args.hide is not None else (["category_main", "category_sub"]
+                                                     if args.catalog == "musinsa" else [])
+    labels = {f: [(it["std"].pop(f, None) or [None])[0] for it in items] for f in hide}
+    if hide:
+        print(f"hidden from the model and the baselines, kept as answer keys: {hide}")
     out = args.out or ROOT / "runs" / "bench" / args.catalog
     views = ViewConfig(**_parse_set(args.views))
     cfg = TrainConfig(out=str(out / "model"), max_minutes=args.minutes, epochs=args.epochs, seed=args.seed,
@@ -63,8 +71,8 @@ def main() -> None:
     t = time.perf_counter()
     train_items(items, infer_schema(items), cfg)
     train_s = time.perf_counter() - t
-    fields = ["article_type"] if args.catalog == "myntra" else ["category_sub"]
-    rep = evaluate(out / "model", items, pairs, fields=fields, with_baselines=not args.no_baselines)
+    fields = [f for f in (["article_type"] if args.catalog == "myntra" else ["category_sub"]) if f not in hide]
+    rep = evaluate(out / "model", items, pairs, fields=fields, with_baselines=not args.no_baselines, labels=labels)
     rep["train_seconds_total"] = round(train_s, 1)
     rep["config"] = cfg.to_dict()
     save_report(rep, out)

@@ -146,6 +146,9 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=CACHE)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--table", action="store_true", help="only print the table of --out")
+    ap.add_argument("--partial", default=None, metavar="ENCODER",
+                    help="score what a still-running (or interrupted) ENCODER run has cached so far: every method "
+                         "on the items encoded so far (other encoders need a complete cache); encodes nothing")
     args = ap.parse_args()
 
     if args.table:
@@ -186,6 +189,9 @@ def main() -> None:
     if conv.pairs:
         keep = {it["id"] for it in items}
         pairs = [(a, b) for a, b in conv.pairs if a in keep and b in keep]
+    if args.partial:
+        _partial(args, all_items, conv.pairs, kinds, encoders, fields)
+        return
     section_key = args.catalog if len(items) == len(all_items) else f"{args.catalog} sample{len(items)} seed{args.seed}"
     section_info = {"catalog": args.catalog, "n_items": len(items), "n_pairs": len(pairs or []), "fields": fields}
     if len(items) < len(all_items):
@@ -239,6 +245,47 @@ def main() -> None:
     print()
     print(format_tables(_load(args.out)))
     print(f"wrote {args.out}")
+
+
+def _partial(args, all_items: list[dict], all_pairs, kinds: list[str], encoders: list[str], fields: list[str]) -> None:
+    from itemtower import baselines as bl
+    from itemtower import text_encoders as te
+    from itemtower.evaluate import score_embeddings
+
+    enc = args.partial
+    for kind in kinds:
+        texts_all = _texts(all_items, kind)
+        rows, emb = te.cached_partial(f"{enc}-{args.catalog}-{kind}", texts_all, args.cache_dir)
+        if len(rows) < 60:
+            print(f"{enc} {kind}: only {len(rows)} items encoded so far; nothing to score")
+            continue
+        items = [all_items[i] for i in rows]
+        keep = {it["id"] for it in items}
+        pairs = [(a, b) for a, b in all_pairs if a in keep and b in keep] if all_pairs else None
+        key = f"{args.catalog} partial ({ENCODER_NAMES[enc]}, {TEXT_NAMES[kind]} still encoding)"
+        info = {"catalog": args.catalog, "n_items": len(items), "n_pairs": len(pairs or []), "fields": fields,
+                "partial_of": len(all_items), "note": "the first items in catalog order that the running encoder "
+                                                      "has reached; every method scored on these items only"}
+        print(f"partial: {len(items)} of {len(all_items)} items, {len(pairs or [])} pairs", flush=True)
+
+        def record(method, e, extra=None):
+            row = score_embeddings(e, items, fields, pairs)
+            row.update(extra or {})
+            print(f"{method}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if isinstance(v, float)),
+                  flush=True)
+            _merge(args.out, key, info, method, row, None)
+
+        record(f"TF-IDF char n-grams, {TEXT_NAMES[kind]}", bl.tfidf_embeddings(_texts(items, kind)))
+        for other in encoders:
+            if other == enc:
+                continue
+            name = f"{other}-{args.catalog}-{kind}"
+            if te.cache_path(name, texts_all, args.cache_dir).is_file():
+                record(f"{ENCODER_NAMES[other]}, {TEXT_NAMES[kind]}", te.cached(name, texts_all, None, args.cache_dir,
+                                                                                 log=None)[rows])
+        record(f"{ENCODER_NAMES[enc]}, {TEXT_NAMES[kind]}", emb)
+    print()
+    print(format_tables(_load(args.out)))
 
 
 if __name__ == "__main__":

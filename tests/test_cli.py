@@ -101,3 +101,19 @@ def test_missing_model_is_a_clear_cli_error(tmp_path):
     res = runner.invoke(app, ["embed", "--model", str(tmp_path / "nope"), "--catalog", str(cat), "--out",
                               str(tmp_path / "e.npz")])
     assert res.exit_code == 2 and "itemtower train" in res.output
+
+
+def test_reinforce_adds_marked_values_without_overwriting(pipeline):
+    """reinforce writes a catalog whose added values are listed under re_inferred and whose given values stay."""
+    d, cat, _ = pipeline
+    out = d / "re.jsonl"
+    res = _run("reinforce", "--catalog", str(cat), "--out", str(out), "--limit", "50", "--no-progress")
+    assert "values added" in res.output
+    before = [json.loads(line) for line in cat.read_text().splitlines()[:50]]
+    after = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(after) == 50 and any(it.get("re_inferred") for it in after)
+    for a, b in zip(before, after):
+        for f, vals in (a.get("re") or {}).items():
+            assert b["re"][f][: len(vals)] == vals  # given phrases kept, in order
+        for f, vals in (a.get("std") or {}).items():
+            assert b["std"][f] in (vals, [vals] if isinstance(vals, str) else vals)

@@ -153,3 +153,16 @@ def test_epoch_ends_are_recovered_from_epoch_means_with_a_short_last_epoch():
     means = [np.mean(loss[0:4]), np.mean(loss[4:8]), np.mean(loss[8:10])]
     assert R._epoch_end_steps(loss, means) == [4.0, 8.0, 10.0]
     assert R._epoch_end_steps(loss, [None, None]) == [5.0, 10.0]
+
+
+def test_hidden_labels_are_scored_as_consistency():
+    """An answer key passed as `labels` is scored as consistency@10 without being an STD field of the items."""
+    import numpy as np
+
+    from itemtower.evaluate import score_embeddings
+
+    emb = np.repeat(np.eye(3, dtype=np.float32), 4, axis=0)  # three tight clusters of four items
+    items = [{"id": str(i), "std": {}} for i in range(12)]
+    lab = [i // 4 for i in range(12)]
+    out = score_embeddings(emb, items, [], labels={"cluster": lab, "shuffled": lab[::-1][:6] + lab[:6]})
+    assert out["consistency@10:cluster"] > out["consistency@10:shuffled"]

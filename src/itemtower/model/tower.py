@@ -37,7 +37,8 @@ class CrossBlock(nn.Module):
 
     def forward(self, q, kv, kv_pad, need_weights: bool = False):
         # q (B, F, D), kv (B, S, D), kv_pad (B, S) True = ignore
-        out, w = self.attn(self.ln_q(q), self.ln_kv(kv), self.ln_kv(kv), key_padding_mask=kv_pad,
+        kv = self.ln_kv(kv)  # once: keys and values read the same normalised tokens
+        out, w = self.attn(self.ln_q(q), kv, kv, key_padding_mask=kv_pad,
                            need_weights=need_weights)  # out (B, F, D), w (B, F, S) head-averaged
         q = q + self.drop(out)
         q = q + self.drop(self.ffn(self.ln_ffn(q)))
