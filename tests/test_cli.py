@@ -92,6 +92,20 @@ def test_index_then_serve_similar_items(pipeline, monkeypatch):
         assert top["id"] == "new-1" and top["score"] > 0.99  # a copy is its nearest neighbour at once
         bad = client.put("/items/new-2", json={"title": "x", "std": {"color": 5}})
         assert bad.status_code == 422 and "color" in bad.text
+        ex = client.get(f"/items/{first['id']}/explain", params={"top": 3}).json()
+        fields = {f["field"]: f for f in ex["fields"]}
+        assert "category" in fields and len(fields["category"]["tokens"]) == 3
+        for f in ex["fields"]:  # attention over [nothing] + tokens sums to one
+            assert abs(f["null_weight"] + sum(t["weight"] for t in f["tokens"])) <= 1.0 + 1e-3
+        assert client.get("/items/nope/explain").status_code == 404
+
+
+def test_explain_cli_names_tokens(pipeline):
+    """explain prints, per STD field, tokens of the item's own title or RE phrases."""
+    d, cat, model = pipeline
+    first = json.loads(cat.read_text().splitlines()[0])
+    res = _run("explain", "--model", str(model), "--id", first["id"], "--catalog", str(cat), "--top", "2")
+    assert first["id"] in res.output and "category" in res.output and "(title" in res.output + "(re."
 
 
 def test_missing_model_is_a_clear_cli_error(tmp_path):

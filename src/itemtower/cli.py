@@ -232,6 +232,33 @@ def index(model: Path = typer.Option(...), catalog: Path = typer.Option(...)) ->
 
 
 @app.command()
+def explain(model: Path = typer.Option(...), id: str = typer.Option(..., "--id", help="item id"),
+            catalog: Optional[Path] = typer.Option(None, help="catalog holding the item (default: MODEL/index)"),
+            top: int = typer.Option(5, help="tokens shown per STD field")) -> None:
+    """Which title and RE tokens each STD query of the tower attended to most, for one item."""
+    from itemtower.explain import explain_item
+
+    emb_model = _load_model(model)
+    item = None
+    if catalog is not None:
+        item = next((it for it in _read(catalog).items if it["id"] == id), None)
+    else:
+        from itemtower.index import FaissIndex
+
+        try:
+            item = FaissIndex.load(model / "index").get(id)
+        except (FileNotFoundError, ValueError) as e:
+            _fail(f"{e}; pass --catalog FILE or build the index with `itemtower index`")
+    if item is None:
+        _fail(f"no item with id {id!r} in {catalog or model / 'index'}")
+    ex = explain_item(emb_model, item, top=top)
+    typer.echo(f"{id}: {item.get('title', '')}")
+    for f in ex["fields"]:
+        toks = ", ".join(f"{t['token']} ({t['segment']}, {t['weight']:.2f})" for t in f["tokens"])
+        typer.echo(f"  {f['field']} = {'|'.join(f['values']) or '-'}: {toks}   [nothing: {f['null_weight']:.2f}]")
+
+
+@app.command()
 def serve(model: Path = typer.Option(Path("runs/demo")), host: str = typer.Option("127.0.0.1"),
           port: int = typer.Option(8000)) -> None:
     """Serve embeddings and similar items over HTTP (Swagger UI at /docs)."""

@@ -85,6 +85,26 @@ def similar(
     return similar_items(index, vector, k, filters, exclude={item_id})
 
 
+@router.get(
+    "/{item_id}/explain",
+    summary="Why the tower embeds an item as it does",
+    responses={**_NOT_FOUND, 501: {"model": ErrorResponse, "description": "the loaded model has no attention"},
+               **_NO_MODEL},
+)
+def explain(item_id: str, embedder: EmbedderDep, index: IndexDep,
+            top: int = Query(5, ge=1, le=50, description="tokens per STD field")) -> dict[str, Any]:
+    """For each STD field (a query of the cross-attention), the title and RE tokens it attended to most, and the
+    weight it gave to nothing. Lets a merchandiser see which words made two products close."""
+    item = index.get(item_id)
+    if item is None:
+        raise _not_found(item_id, index)
+    if not hasattr(embedder, "tower"):
+        raise ApiError(501, "the loaded model exposes no attention weights to explain")
+    from itemtower.explain import explain_item
+
+    return explain_item(embedder, item, top=top)
+
+
 @router.put(
     "/{item_id}",
     response_model=UpsertResponse,

@@ -1,0 +1,52 @@
+"""Explanations: which title and RE tokens each STD query attended to, so a merchandiser can see why two products
+are close ("the 'pant.silhouette' query read 와이드 and wide").
+
+Reads the cross-attention weights of the served tower (averaged over heads and blocks) for one item.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from itemtower.data.dataset import collate_items
+from itemtower.data.featurize import TYPE_TITLE
+
+__all__ = ["explain_item"]
+
+
+def explain_item(embedder, item: dict[str, Any], top: int = 5) -> dict[str, Any]:
+    """Per STD field: its value(s), the `top` text tokens its query attended to most, and the weight it gave to
+    nothing (the null slot).
+
+    Args:
+        embedder: an artifacts.Embedder (needs .tower and .featurizer).
+        item: a normalized item.
+    Returns:
+        {"id", "pool", "query_gate", "fields": [{"field", "values", "null_weight", "tokens": [{"token", "segment",
+        "weight"}]}]}; "fields" is empty for a tower without queries (pool="text").
+    """
+    feat, tower = embedder.featurizer, embedder.tower
+    enc = feat.encode([item])[0]
+    t_std, t_re = collate_items([enc], feat.max_text_tokens)
+    weights = tower.attention(t_std, t_re)  # per block (1, F, 1 + T)
+    out: dict[str, Any] = {"id": item.get("id"), "pool": tower.cfg.pool, "fields": []}
+    if tower.cfg.pool == "query+text":
+        out["query_gate"] = round(float(tower.body.query_gate.detach().abs().mean()), 4)
+    if not weights:
+        return out
+    w = torch.stack(weights).mean(0)[0]  # (F, 1 + T)
+    ids, types = t_re[0, 0].tolist(), t_re[0, 1].tolist()
+    re_names = feat.schema.re_fields
+    seg = ["title" if t == TYPE_TITLE else f"re.{re_names[t - 2]}" if t >= 2 else "" for t in types]
+    tokens = [feat.tokenizer.id_to_token(i) for i in ids]
+    std_in = item.get("std") or {}
+    for f, name in enumerate(feat.std_fields):
+        row = w[f]
+        order = torch.argsort(row[1:], descending=True).tolist()
+        best = [{"token": tokens[j], "segment": seg[j], "weight": round(float(row[1 + j]), 4)}
+                for j in order if types[j] != 0][:top]
+        out["fields"].append({"field": name, "values": list(std_in.get(name) or []),
+                              "null_weight": round(float(row[0]), 4), "tokens": best})
+    return out
