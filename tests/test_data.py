@@ -92,3 +92,33 @@ def test_correlated_masking_masks_the_whole_group():
     v = make_view(item, cfg, random.Random(1), groups=[[0, 1], [1, 0], [2, 0]])
     masked = {f for f, vals in enumerate(v.std) if vals == [VALUE_MASK]}
     assert masked in ({0, 1}, {0, 2})
+
+
+def _swap_setup():
+    from itemtower.data.featurize import EncodedItem
+    from itemtower.data.synonyms import build_swap_table
+    from itemtower.text import TextTokenizer
+
+    tok = TextTokenizer.fit(["와이드 팬츠 블랙", "wide pants black", "slim shirt white"], vocab_size=500, min_frequency=1)
+    table = build_swap_table(tok)
+    ids = tok.encode_batch(["와이드 팬츠 블랙"])[0]
+    return tok, table, EncodedItem(std=[[5], [6]], title=ids, re=[]), ids
+
+
+def test_synonym_swap_changes_language():
+    """With synonym_p=1, 와이드 becomes wide (and back), so the two views can differ in language only."""
+    tok, table, item, ids = _swap_setup()
+    v = make_view(item, ViewConfig(std_mask_p=0, re_drop_p=0, token_drop_p=0, synonym_p=1.0), random.Random(0),
+                  swaps=table)
+    words = [tok.id_to_token(t) for t in v.title]
+    assert "wide" in words and "와이드" not in words
+
+
+def test_colour_drop_removes_colour_words_and_value():
+    """colour_drop_p=1 removes every colour token and masks the STD colour field."""
+    tok, table, item, ids = _swap_setup()
+    v = make_view(item, ViewConfig(std_mask_p=0, re_drop_p=0, token_drop_p=0, colour_drop_p=1.0),
+                  random.Random(0), swaps=table, colour_field=1)
+    words = [tok.id_to_token(t) for t in v.title]
+    assert "블랙" not in words and "black" not in words and "와이드" in words
+    assert v.std[1] == [VALUE_MASK] and v.std[0] == [5]

@@ -25,6 +25,7 @@ from itemtower.catalog import read_catalog
 from itemtower.data.dataset import SimCSERecSysDataset, collate_views
 from itemtower.data.featurize import Featurizer
 from itemtower.data.masking import correlated_groups, field_mutual_information
+from itemtower.data.synonyms import build_swap_table
 from itemtower.data.views import ViewConfig
 from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, TowerConfig
 from itemtower.schema import Schema, infer_schema
@@ -143,14 +144,21 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
         names = featurizer.std_fields
         log("correlated masking groups: " + "; ".join(
             "+".join(names[f] for f in g) for g in mask_groups[:8]) + (" ..." if len(mask_groups) > 8 else ""))
+    swaps, colour_field = None, None
+    if cfg.views.synonym_p > 0 or cfg.views.colour_drop_p > 0:
+        swaps = build_swap_table(featurizer.tokenizer)
+        names = featurizer.std_fields
+        colour_field = next((names.index(f) for f in ("color", "colour", "base_colour") if f in names), None)
+        log(f"title augmentation: {len(swaps.synonyms)} tokens with lexicon synonyms, "
+            f"{len(swaps.colour_ids)} colour tokens")
     labels = _labels(items, cfg.use_groups)
     n_val = min(2000, int(len(items) * cfg.val_frac)) if len(items) >= 200 else 0
     perm = np.random.default_rng(cfg.seed).permutation(len(items))
     val_idx, train_idx = perm[:n_val], perm[n_val:]
     train_ds = SimCSERecSysDataset([encoded[i] for i in train_idx], [labels[i] for i in train_idx], cfg.views,
-                                   cfg.seed, mask_groups)
+                                   cfg.seed, mask_groups, swaps, colour_field)
     val_ds = SimCSERecSysDataset([encoded[i] for i in val_idx], [labels[i] for i in val_idx], cfg.views,
-                                 cfg.seed + 1, mask_groups)
+                                 cfg.seed + 1, mask_groups, swaps, colour_field)
     collate = lambda b: collate_views(b, cfg.max_text_tokens)  # noqa: E731
     gen = torch.Generator().manual_seed(cfg.seed)
     bs = min(cfg.batch_size, len(train_ds))

@@ -25,17 +25,19 @@ class SimCSERecSysDataset(Dataset):
     Args:
         encoded: the catalog, encoded once by the Featurizer.
         mask_groups: for correlated masking, per seed field the fields masked with it.
+        swaps, colour_field: lexicon synonym table and STD colour field index, for title augmentation.
         labels: one int per item; items sharing a label are positives for each other (groups).
         views: augmentation settings.
         seed: views are a deterministic function of (seed, epoch, index): reproducible and worker-safe.
     """
 
     def __init__(self, encoded: Sequence[EncodedItem], labels: Sequence[int], views: ViewConfig, seed: int = 0,
-                 mask_groups: Sequence[Sequence[int]] | None = None):
+                 mask_groups: Sequence[Sequence[int]] | None = None, swaps=None, colour_field: int | None = None):
         if len(encoded) != len(labels):
             raise ValueError(f"{len(encoded)} items but {len(labels)} labels")
         self.encoded, self.labels, self.views, self.seed = encoded, list(labels), views, seed
         self.mask_groups = mask_groups  # correlated-masking groups per seed field (data.masking)
+        self.swaps, self.colour_field = swaps, colour_field  # lexicon synonyms / colour words (data.synonyms)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -47,8 +49,8 @@ class SimCSERecSysDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[EncodedItem, EncodedItem, int]:
         rng = random.Random((self.seed * 1_000_003 + self.epoch) * 10_000_019 + i)
         item = self.encoded[i]
-        g = self.mask_groups
-        return make_view(item, self.views, rng, g), make_view(item, self.views, rng, g), self.labels[i]
+        kw = dict(groups=self.mask_groups, swaps=self.swaps, colour_field=self.colour_field)
+        return make_view(item, self.views, rng, **kw), make_view(item, self.views, rng, **kw), self.labels[i]
 
 
 def collate_items(batch: Sequence[EncodedItem], max_text_tokens: int = 128) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,8 @@ class ViewConfig:
     keep_one_title_token: bool = True  # never drop the whole title
     corr_mask_p: float = 0.0  # chance that a view masks a seed field together with its correlated fields
     corr_k: int = 2  # correlated fields masked with the seed (by mutual information on the catalog)
+    synonym_p: float = 0.0  # each title/RE token with a lexicon synonym is swapped for one (와이드 -> wide)
+    colour_drop_p: float = 0.0  # chance that a view loses every colour word and its STD colour value
 
     @classmethod
     def none(cls) -> "ViewConfig":
@@ -48,13 +50,26 @@ def _crop(ids: list[int], min_frac: float, rng: random.Random) -> list[int]:
     return ids[start:start + n]
 
 
+def _swap(ids: list[int], table, p: float, drop: frozenset[int], rng: random.Random) -> list[int]:
+    out = []
+    for t in ids:
+        if t in drop:
+            continue
+        alts = table.synonyms.get(t) if table is not None and p > 0 else None
+        out.append(alts[rng.randrange(len(alts))] if alts and rng.random() < p else t)
+    return out
+
+
 def make_view(item: EncodedItem, cfg: ViewConfig, rng: random.Random,
-              groups: Sequence[Sequence[int]] | None = None) -> EncodedItem:
+              groups: Sequence[Sequence[int]] | None = None, swaps=None,
+              colour_field: int | None = None) -> EncodedItem:
     """One random view of `item` (the input is not modified).
 
     Args:
         groups: per seed field, the fields to mask with it (data.masking.correlated_groups); needed for
             correlated masking, ignored when cfg.corr_mask_p is 0.
+        swaps: a data.synonyms.SwapTable, for synonym swaps and colour-word removal.
+        colour_field: index of the STD colour field, masked together with the colour words.
     """
     std = [[VALUE_MASK] if vals and rng.random() < cfg.std_mask_p else vals for vals in item.std]
     if groups and cfg.corr_mask_p > 0 and rng.random() < cfg.corr_mask_p:
@@ -63,9 +78,18 @@ def make_view(item: EncodedItem, cfg: ViewConfig, rng: random.Random,
             for f in groups[rng.choice(present)]:
                 if std[f]:
                     std[f] = [VALUE_MASK]
-    title = _drop_tokens(item.title, cfg.token_drop_p, rng, cfg.keep_one_title_token)
+    drop: frozenset[int] = frozenset()
+    if swaps is not None and cfg.colour_drop_p > 0 and rng.random() < cfg.colour_drop_p:
+        drop = swaps.colour_ids
+        if colour_field is not None and std[colour_field]:
+            std[colour_field] = [VALUE_MASK]
+    title, re_phrases = item.title, item.re
+    if swaps is not None and (drop or cfg.synonym_p > 0):
+        title = _swap(title, swaps, cfg.synonym_p, drop, rng) or title[:1]
+        re_phrases = [[_swap(p, swaps, cfg.synonym_p, drop, rng) for p in ph] for ph in item.re]
+    title = _drop_tokens(title, cfg.token_drop_p, rng, cfg.keep_one_title_token)
     re_out = []
-    for phrases in item.re:
+    for phrases in re_phrases:
         kept = [p for p in phrases if rng.random() >= cfg.re_drop_p] if cfg.re_drop_p > 0 else phrases
         re_out.append([_drop_tokens(_crop(p, cfg.crop_min, rng), cfg.token_drop_p, rng, False) for p in kept])
     return EncodedItem(std=std, title=title, re=re_out, n_unk=item.n_unk)
