@@ -14,8 +14,11 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# torch==2.13.0 is the CPU build; where the machine keeps its wheel in /opt/wheels, pip takes it from there.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet $(FIND_LINKS) -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
