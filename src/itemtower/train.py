@@ -12,7 +12,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from itemtower.artifacts import atomic_save, save_model, versions
+from itemtower.artifacts import atomic_save, save_model
 from itemtower.catalog import read_catalog
 from itemtower.data.dataset import SimCSERecSysDataset, collate_views
 from itemtower.data.featurize import Featurizer
@@ -28,6 +28,7 @@ from itemtower.data.masking import correlated_groups, field_mutual_information
 from itemtower.data.synonyms import build_swap_table
 from itemtower.data.views import ViewConfig
 from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, TowerConfig
+from itemtower.model.config import reject_unknown_keys
 from itemtower.schema import Schema, infer_schema
 
 __all__ = ["TrainConfig", "train", "train_items"]
@@ -72,10 +73,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        reject_unknown_keys(cls, d)
         d = dict(d)
         if isinstance(d.get("views"), dict):
             d["views"] = ViewConfig(**d["views"])

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["TowerConfig"]
+__all__ = ["TowerConfig", "reject_unknown_keys"]
+
+
+def reject_unknown_keys(cls: type, d: dict[str, Any]) -> None:
+    """A config dict with a key the dataclass lacks is an error (a typo must not be silently ignored)."""
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,5 @@ class TowerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TowerConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown TowerConfig keys: {sorted(unknown)}")
+        reject_unknown_keys(cls, d)
         return cls(**d)
