@@ -19,18 +19,20 @@ __all__ = ["ViewConfig", "make_view"]
 class ViewConfig:
     std_mask_p: float = 0.15  # each present STD field is replaced by [MASK] with this probability
     re_drop_p: float = 0.2  # each RE phrase is dropped with this probability
-    token_drop_p: float = 0.1  # each title / RE token is dropped with this probability
+    token_drop_p: float = 0.0  # each title / RE token is dropped with this probability (0: measured better,
+    #                              BENCHMARKS.md section 3b; word deletion hurt SimCSE's sentences too)
     crop_min: float = 0.6  # long RE phrases (> 16 tokens) are cropped to a random span of at least this fraction
     keep_one_title_token: bool = True  # never drop the whole title
     corr_mask_p: float = 0.0  # chance that a view masks a seed field together with its correlated fields
     corr_k: int = 2  # correlated fields masked with the seed (by mutual information on the catalog)
     synonym_p: float = 0.0  # each title/RE token with a lexicon synonym is swapped for one (와이드 -> wide)
-    colour_drop_p: float = 0.0  # chance that a view loses every colour word and its STD colour value
+    colour_drop_p: float = 0.5  # chance that a view loses every colour word and its STD colour value (colour
+    #                               variants are near-duplicates that differ in colour; BENCHMARKS.md 3b)
 
     @classmethod
     def none(cls) -> "ViewConfig":
         """The identity view: only model dropout makes the two views differ (SimCSE unsupervised)."""
-        return cls(std_mask_p=0.0, re_drop_p=0.0, token_drop_p=0.0, crop_min=1.0)
+        return cls(std_mask_p=0.0, re_drop_p=0.0, token_drop_p=0.0, crop_min=1.0, colour_drop_p=0.0)
 
 
 def _drop_tokens(ids: list[int], p: float, rng: random.Random, keep_one: bool) -> list[int]:
