@@ -110,9 +110,8 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
           resume: bool = typer.Option(False, help="continue from OUT/resume.pt"),
           no_groups: bool = typer.Option(False, help="ignore `group` (pure self-supervised)")) -> None:
     """Train the item tower; writes OUT/tower_body.pth (pth1), OUT/tower_norm.pth (pth2) and OUT/manifest.json."""
-    from itemtower.schema import Schema
+    from itemtower.schema import Schema, infer_schema
     from itemtower.train import TrainConfig, train_items
-    from itemtower.schema import infer_schema
 
     report = _read(catalog)
     sch = Schema.load(schema) if schema else infer_schema(report.items)
@@ -199,11 +198,15 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
     from itemtower.evaluate import evaluate as run_eval
     from itemtower.evaluate import format_table, save_report
 
-    _load_model(model)  # fail early with a clear message
+    from itemtower.artifacts import ModelLoadError, ModelNotFoundError
+
     report = _read(catalog)
     prs = read_pairs(pairs) if pairs else None
-    res = run_eval(model, report.items, prs, fields=field or None, with_baselines=baselines, log=typer.echo,
-                   probe_fields=probe_field or None)
+    try:  # evaluate loads the model itself: a missing or broken one is a message, not a traceback
+        res = run_eval(model, report.items, prs, fields=field or None, with_baselines=baselines, log=typer.echo,
+                       probe_fields=probe_field or None)
+    except (ModelNotFoundError, ModelLoadError) as e:
+        _fail(str(e))
     typer.echo(format_table(res, max_fields=4))
     typer.echo(f"other-view: {res['other_view']}  unk rate: {res['unk_rate']}")
     if out:

@@ -129,9 +129,8 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     epochs = min(cfg.epochs, 3) if cfg.fast else cfg.epochs
 
     t0 = time.perf_counter()
-    featurizer = Featurizer.fit(items, schema, vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
-                                max_text_tokens=cfg.max_text_tokens)
-    encoded = featurizer.encode(items)
+    featurizer, encoded = Featurizer.fit_encode(items, schema, vocab_size=cfg.vocab_size,
+                                                min_frequency=cfg.min_frequency, max_text_tokens=cfg.max_text_tokens)
     log(f"featurizer: {len(items)} items, {len(schema.std_fields)} std fields, {len(schema.re_fields)} re fields, "
         f"{featurizer.tokenizer.vocab_size} tokens, {featurizer.n_values} values ({time.perf_counter() - t0:.1f}s)")
 

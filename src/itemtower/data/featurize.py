@@ -65,6 +65,13 @@ class Featurizer:
     def fit(cls, items: Sequence[dict[str, Any]], schema: Schema, vocab_size: int = 30000,
             min_frequency: int = 2, **kw: Any) -> "Featurizer":
         """Fit value vocabularies (schema values first, then catalog values) and the tokenizer on items."""
+        return cls.fit_encode(items, schema, vocab_size, min_frequency, **kw)[0]
+
+    @classmethod
+    def fit_encode(cls, items: Sequence[dict[str, Any]], schema: Schema, vocab_size: int = 30000,
+                   min_frequency: int = 2, **kw: Any) -> tuple["Featurizer", list[EncodedItem]]:
+        """`fit`, also returning the items encoded on the way (the IDF counts need them): training uses both,
+        so the catalog is tokenized once, not twice."""
         keys: dict[str, int] = {}
 
         def add(k: str) -> None:
@@ -84,12 +91,13 @@ class Featurizer:
         texts = [t for it in items for t in _texts(it, schema)]
         tok = TextTokenizer.fit(texts, vocab_size=vocab_size, min_frequency=min_frequency)
         feat = cls(schema=schema, tokenizer=tok, values=keys, **kw)
+        encoded = feat.encode(items)
         df = [0] * tok.vocab_size
-        for enc in feat.encode(items):
+        for enc in encoded:
             for t in set(enc.title) | {t for phrases in enc.re for p in phrases for t in p}:
                 df[t] += 1
         feat.token_df, feat.n_docs = df, len(items)
-        return feat
+        return feat, encoded
 
     def encode(self, items: Sequence[dict[str, Any]]) -> list[EncodedItem]:
         """Items (normalized dicts; any part may be missing) -> EncodedItems. Unknown values -> UNK, counted."""
