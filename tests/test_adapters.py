@@ -55,7 +55,7 @@ def myntra_dir(tmp_path):
 
 def test_myntra_items_fields_and_na_skipped(myntra_dir):
     """Myntra styles become items: str id, title, snake_case std fields, 'NA'/empty skipped, extras kept."""
-    res = myntra.convert(myntra_dir)
+    res = myntra.convert(myntra_dir, product_fields=False)
     assert isinstance(res, ConvertResult)
     assert [it["id"] for it in res.items] == ["1", "2", "3", "4", "5"]
     one = res.items[0]
@@ -68,6 +68,18 @@ def test_myntra_items_fields_and_na_skipped(myntra_dir):
     assert res.items[2]["re"] == {"color": ["red", "white"]}  # colour1/colour2; empty description dropped
     assert "re" not in res.items[1]
     assert all(check_item(it, None) == [] for it in res.items)
+
+
+def test_myntra_product_fields_price_point_and_variant_name(myntra_dir, tmp_path):
+    """By default the price point is a std value and variantName an re phrase; odd prices are left out."""
+    res = myntra.convert(myntra_dir)
+    one = res.items[0]
+    assert one["std"]["price"] == ["3999"]
+    assert one["re"]["variant_name"] == ["Ferrari Fleece"]
+    assert one["price"] == 3999  # the extra stays as it was
+    assert all(check_item(it, None) == [] for it in res.items)
+    assert [myntra._price_point(v) for v in (895, 895.0, "895", 12.5, "NA", None, -3, 0, True, float("nan"))] == \
+        ["895", "895", "895", "12.5", None, None, None, None, None, None]
 
 
 def test_myntra_pairs_are_unique_unordered_and_inside_the_catalog(myntra_dir):

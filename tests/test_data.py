@@ -19,6 +19,17 @@ def test_featurizer_maps_unknown_values_to_unk(tiny_items):
     assert enc.std[ci] == [VALUE_UNK] and enc.n_unk >= 1
 
 
+def test_featurizer_counts_items_per_value_and_token(tiny_items, tmp_path):
+    """value_df / token_df count items (not occurrences) per id, for the IDF initialisation; saved and loaded."""
+    feat, enc = Featurizer.fit_encode(tiny_items, KFASHION, vocab_size=300, min_frequency=1)
+    assert feat.n_docs == len(tiny_items) and len(feat.value_df) == feat.n_values
+    for vid in (enc[0].std[0] or [VALUE_UNK]):
+        assert feat.value_df[vid] == sum(vid in {v for row in e.std for v in row} for e in enc)
+    assert max(feat.token_df) <= len(tiny_items)
+    feat.save(tmp_path)
+    assert Featurizer.load(tmp_path).value_df == feat.value_df
+
+
 def test_featurizer_save_load_encodes_identically(tmp_path, tiny_items):
     """A saved featurizer encodes items exactly as the fitted one did."""
     feat = _feat(tiny_items)

@@ -130,3 +130,29 @@ def test_config_rejects_unknown_keys_and_bad_pool():
         TowerConfig.from_dict({**_cfg().to_dict(), "bogus": 1})
     with pytest.raises(ValueError):
         _cfg(pool="max")
+
+
+def test_value_bag_carries_std_values_into_the_text_pool():
+    """With value_bag, pool="text" sees STD values (a changed value moves h); a masked value (id 1) counts as
+    absent (id 0); without value_bag the text pool ignores STD values."""
+    t_std, t_re = _batch()
+    t_std = t_std.clamp_min(3)  # real values only
+    other = t_std.clone()
+    other[:, 0, 0] = (other[:, 0, 0] + 1 - 3) % 17 + 3  # another real value in field 0
+    masked, absent = t_std.clone(), t_std.clone()
+    masked[:, 1, :] = 1
+    absent[:, 1, :] = 0
+    tower = ItemTower(_cfg(pool="text", value_bag=True)).eval()
+    assert not torch.allclose(tower(t_std, t_re), tower(other, t_re), atol=1e-4)
+    torch.testing.assert_close(tower(masked, t_re), tower(absent, t_re))
+    plain = ItemTower(_cfg(pool="text", value_bag=False)).eval()
+    torch.testing.assert_close(plain(t_std, t_re), plain(other, t_re))
+    assert plain.body.value_weight is None
+
+
+def test_value_weights_start_at_idf():
+    """init_value_weights sets softplus(raw weight) to the given IDF."""
+    tower = ItemTower(_cfg())
+    idf = torch.linspace(0.5, 5.0, 20)
+    tower.body.init_value_weights(idf)
+    torch.testing.assert_close(torch.nn.functional.softplus(tower.body.value_weight.weight.squeeze(1)), idf)

@@ -62,13 +62,16 @@ def _write_converted(result, out: Path) -> None:
 def convert_myntra(src: Path = typer.Option(..., help="folder with myntra_apparel_*.jsonl"),
                    out: Path = typer.Option(...),
                    with_groups: bool = typer.Option(False, help="put colour-variant groups into `group` "
-                                                    "(supervised; keep off for self-supervised benchmarks)")) -> None:
+                                                    "(supervised; keep off for self-supervised benchmarks)"),
+                   product_fields: bool = typer.Option(True, help="price point (std) and variantName (re) as "
+                                                       "features; --no-product-fields = the first adapter's items")
+                   ) -> None:
     """Myntra apparel -> JSONL; colour-variant pairs -> OUT.pairs.tsv (the evaluation answer key)."""
     from itemtower.adapters import myntra
 
     if not src.is_dir():
         _fail(f"source folder not found: {src}")
-    _write_converted(myntra.convert(src, with_groups=with_groups), out)
+    _write_converted(myntra.convert(src, with_groups=with_groups, product_fields=product_fields), out)
 
 
 @convert_app.command("musinsa")

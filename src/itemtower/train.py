@@ -65,6 +65,7 @@ class TrainConfig:
     pool: str = "query+text"
     proj_dim: int = 128
     query_gate_init: float = 0.1
+    value_bag: bool = True  # the token bag also pools the STD values (see TowerConfig.value_bag)
     idf_init: bool = True  # start the token-bag weights at log-IDF
     progress: bool = True  # tqdm bar
 
@@ -166,11 +167,14 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
                        vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
                        d_model=cfg.d_model, n_heads=cfg.n_heads, n_blocks=cfg.n_blocks, dropout=cfg.dropout,
                        max_len=cfg.max_text_tokens, pool=cfg.pool, proj_dim=cfg.proj_dim,
-                       query_gate_init=cfg.query_gate_init)
+                       query_gate_init=cfg.query_gate_init, value_bag=cfg.value_bag)
     tower = ItemTower(tcfg)
     if cfg.idf_init and featurizer.n_docs:
         df = torch.tensor(featurizer.token_df, dtype=torch.float32)
         tower.body.init_token_weights(torch.log((1 + featurizer.n_docs) / (1 + df)) + 1)
+        if featurizer.value_df:
+            vdf = torch.tensor(featurizer.value_df, dtype=torch.float32)
+            tower.body.init_value_weights(torch.log((1 + featurizer.n_docs) / (1 + vdf)) + 1)
     head = ProjectionHead(tcfg.h_dim, cfg.proj_dim)
     loss_fn = ContrastiveLoss(cfg.temperature)
     params = list(tower.parameters()) + list(head.parameters())

@@ -7,7 +7,12 @@ Output items:
   `articleAttributes` listed in ATTRIBUTE_KEYS (names lowercased with underscores: "Sleeve Length" ->
   "sleeve_length"); the value "NA" and empty strings mean missing and are skipped;
 - re: description -> [description text]; color -> colour1/colour2 when given (lowercased);
-- extras: price, year, variantName.
+- with `product_fields=True` (the default) two retailer fields the first adapter left out are features too:
+  std `price` = the price point as a string ("1595": a categorical value, like a shop's price ladder) and re
+  `variant_name` = variantName ("Roundneck Jersey"). Colour variants share them far more often than look-alikes
+  (price 87% of variant pairs vs 5% of same-articleType pairs, variantName 60% vs 7%; BENCHMARKS.md section 1c);
+  `product_fields=False` gives the first adapter's items, for comparing with older numbers;
+- extras (kept, never features): price, year, variantName.
 Pairs: the retailer's `colour_variant_styleids` (the same product in another colour), as unordered unique pairs of
 ids that are both in the catalog. `with_groups=True` also sets `group` to the connected component of that graph.
 """
@@ -91,7 +96,8 @@ def _clean(value: Any) -> str | None:
     return None if s in _MISSING else s
 
 
-def _style_to_item(obj: dict[str, Any], lineno: int, fname: str, problems: list[Problem]) -> dict[str, Any] | None:
+def _style_to_item(obj: dict[str, Any], lineno: int, fname: str, problems: list[Problem],
+                   product_fields: bool = True) -> dict[str, Any] | None:
     raw_id = obj.get("id")
     if isinstance(raw_id, bool) or not isinstance(raw_id, (int, str)) or not str(raw_id).strip():
         problems.append(Problem(lineno, None, "id", raw_id, f"{fname}: missing or invalid id; style skipped"))
@@ -123,6 +129,13 @@ def _style_to_item(obj: dict[str, Any], lineno: int, fname: str, problems: list[
     colours = [c.lower() for c in (_clean(obj.get("colour1")), _clean(obj.get("colour2"))) if c]
     if colours:
         re_["color"] = list(dict.fromkeys(colours))
+    if product_fields:
+        price = _price_point(obj.get("price"))
+        if price is not None:
+            std["price"] = [price]
+        variant = _clean(obj.get("variantName"))
+        if variant is not None:
+            re_["variant_name"] = [variant]
 
     item: dict[str, Any] = {"id": item_id, "title": title.strip(), "std": std, "re": re_}
     for key in EXTRA_KEYS:
@@ -131,8 +144,23 @@ def _style_to_item(obj: dict[str, Any], lineno: int, fname: str, problems: list[
     return item
 
 
-def convert(src_dir: str | Path, with_groups: bool = False) -> ConvertResult:
+def _price_point(value: Any) -> str | None:
+    """895 / 895.0 / "895" -> "895"; anything else (missing, negative, text) -> None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        f = float(str(value).strip())
+    except ValueError:
+        return None
+    if not f > 0 or f != f or f == float("inf"):
+        return None
+    return str(int(f)) if f == int(f) else f"{f:g}"
+
+
+def convert(src_dir: str | Path, with_groups: bool = False, product_fields: bool = True) -> ConvertResult:
     """Convert the Myntra files in `src_dir` (see the module docstring). Bad lines are Problems, never crashes.
+
+    `product_fields`: map price (std) and variantName (re) to features; False = the first adapter's items.
 
     Raises FileNotFoundError if `src_dir` has no styles files.
     """
@@ -147,7 +175,7 @@ def convert(src_dir: str | Path, with_groups: bool = False) -> ConvertResult:
 
     for path in style_files:
         for lineno, obj in _read_jsonl(path, problems):
-            item = _style_to_item(obj, lineno, path.name, problems)
+            item = _style_to_item(obj, lineno, path.name, problems, product_fields)
             if item is None:
                 continue
             iid = item["id"]

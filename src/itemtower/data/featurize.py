@@ -47,6 +47,7 @@ class Featurizer:
     max_title_tokens: int = 32
     max_text_tokens: int = 128  # title + RE tokens, after which RE text is truncated
     token_df: list[int] = field(default_factory=list)  # document frequency per token id, for IDF pooling init
+    value_df: list[int] = field(default_factory=list)  # items per STD value id, for the value bag's IDF init
     n_docs: int = 0
 
     @property
@@ -96,7 +97,11 @@ class Featurizer:
         for enc in encoded:
             for t in set(enc.title) | {t for phrases in enc.re for p in phrases for t in p}:
                 df[t] += 1
-        feat.token_df, feat.n_docs = df, len(items)
+        vdf = [0] * feat.n_values
+        for enc in encoded:
+            for v in {v for row in enc.std for v in row}:
+                vdf[v] += 1
+        feat.token_df, feat.value_df, feat.n_docs = df, vdf, len(items)
         return feat, encoded
 
     def encode(self, items: Sequence[dict[str, Any]]) -> list[EncodedItem]:
@@ -135,7 +140,7 @@ class Featurizer:
 
     def to_dict(self) -> dict[str, Any]:
         return {"values": self.values, "max_values": self.max_values, "max_title_tokens": self.max_title_tokens,
-                "max_text_tokens": self.max_text_tokens, "token_df": self.token_df, "n_docs": self.n_docs}
+                "max_text_tokens": self.max_text_tokens, "token_df": self.token_df, "value_df": self.value_df, "n_docs": self.n_docs}
 
     def save(self, directory: str | Path) -> None:
         d = Path(directory)

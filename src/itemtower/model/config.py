@@ -31,6 +31,8 @@ class TowerConfig:
     #                           token bag only; "query+text": both, concatenated (keeps the title's lexical identity)
     proj_dim: int = 128  # projection head output (z), training only
     query_gate_init: float = 0.1  # initial per-dim scale of the query half of h (pool="query+text")
+    value_bag: bool = True  # the bag also pools the STD value embeddings (weights start at value IDF), so STD
+    #                          values reach h without the cross-attention (and with pool="text")
 
     def __post_init__(self) -> None:
         if self.pool not in ("query", "text", "query+text"):

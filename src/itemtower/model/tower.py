@@ -3,7 +3,8 @@
     t_std (B, F, M) -> field_emb + mean(value_emb)            -> queries (B, F, D)
     t_re  (B, 2, T) -> tok_emb + type_emb + pos_emb           -> keys/values (B, 1 + T, D)  (+ a null slot)
     n_blocks x [queries += CrossAttn(LN(q), LN(kv)); queries += FFN(LN(q))]
-    h_body = cat(IDF-weighted mean_T(tok_emb), gate * mean_F(queries))  (B, 2D)      <- pth1 (the body)
+    bag    = IDF-weighted mean over text tokens (tok_emb) and STD values (value_emb, when value_bag)
+    h_body = cat(bag, gate * mean_F(queries))  (B, 2D)                          <- pth1 (the body)
     h = LayerNorm(h_body)                                                      <- pth2 (the final norm)
 
 The weighted token bag is there because pooling the queries alone loses the title's lexical identity
@@ -59,22 +60,34 @@ class TowerBody(nn.Module):
         self.pos_emb = nn.Embedding(cfg.max_len, D)
         self.null_kv = nn.Parameter(torch.zeros(1, 1, D))  # lets a query attend to "nothing"; no empty softmax
         self.tok_weight = nn.Embedding(cfg.vocab_size, 1)  # raw weight; softplus(.) is the pooling weight
+        self.value_weight = nn.Embedding(cfg.n_values, 1) if cfg.value_bag else None  # same, for STD values
         self.blocks = nn.ModuleList(CrossBlock(cfg) for _ in range(cfg.n_blocks))
         # LayerScale-style gate on the query half of h: it starts small so that h starts as the token bag (a strong
         # untrained baseline, findings.md) and the cross-attention earns its share as training goes.
         self.query_gate = nn.Parameter(torch.full((D,), cfg.query_gate_init))
         self.drop = nn.Dropout(cfg.dropout)
+        bag_tables = (self.tok_emb, self.value_emb) if cfg.value_bag else (self.tok_emb,)
         for emb in (self.field_emb, self.value_emb, self.tok_emb, self.type_emb, self.pos_emb):
-            nn.init.normal_(emb.weight, std=0.02 if emb is not self.tok_emb else 1.0 / math.sqrt(D))
+            # what the bag pools starts at unit scale per vector (a random projection of a bag of words)
+            nn.init.normal_(emb.weight, std=1.0 / math.sqrt(D) if emb in bag_tables else 0.02)
         nn.init.zeros_(self.value_emb.weight[0])
         nn.init.zeros_(self.tok_emb.weight[0])
-        nn.init.constant_(self.tok_weight.weight, math.log(math.e - 1))  # softplus -> 1.0: a plain mean
+        for wt in (self.tok_weight, self.value_weight):
+            if wt is not None:
+                nn.init.constant_(wt.weight, math.log(math.e - 1))  # softplus -> 1.0: a plain mean
 
     @torch.no_grad()
     def init_token_weights(self, idf: torch.Tensor) -> None:
         """Start the text pooling at IDF weights (idf: (V,) positive): template words count less from step 0."""
         idf = idf.clamp_min(1e-3).to(self.tok_weight.weight)
         self.tok_weight.weight.copy_(torch.log(torch.expm1(idf)).unsqueeze(1))  # softplus^-1(idf)
+
+    @torch.no_grad()
+    def init_value_weights(self, idf: torch.Tensor) -> None:
+        """Start the STD values' bag weights at IDF (idf: (n_values,) positive); no-op without value_bag."""
+        if self.value_weight is not None:
+            idf = idf.clamp_min(1e-3).to(self.value_weight.weight)
+            self.value_weight.weight.copy_(torch.log(torch.expm1(idf)).unsqueeze(1))
 
     def forward(self, t_std: torch.Tensor, t_re: torch.Tensor, need_weights: bool = False):
         cfg = self.cfg
@@ -105,7 +118,13 @@ class TowerBody(nn.Module):
         if cfg.pool != "query":  # the bag goes first in h: cat(text, query)
             w = F.softplus(self.tok_weight(ids).squeeze(-1)).masked_fill(pad, 0.0)  # (B, T)
             bag = (w.unsqueeze(-1) * tok).sum(1)  # (B, D)
-            bag = bag / w.sum(1, keepdim=True).clamp_min(1e-6)
+            w_sum = w.sum(1, keepdim=True)
+            if self.value_weight is not None:
+                # value ids 0 (PAD) and 1 (MASK, a masked view) carry nothing: weight 0 (data/featurize.py ids)
+                wv = F.softplus(self.value_weight(t_std).squeeze(-1)).masked_fill(t_std <= 1, 0.0)  # (B, F, M)
+                bag = bag + torch.einsum("bfm,bfmd->bd", wv, self.drop(val))
+                w_sum = w_sum + wv.sum((1, 2)).unsqueeze(-1)
+            bag = bag / w_sum.clamp_min(1e-6)
             parts.insert(0, _unit_rms(bag) if cfg.pool == "query+text" else bag)
         out = torch.cat(parts, -1)  # (B, h_dim)
         if need_weights:
