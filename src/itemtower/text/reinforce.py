@@ -349,7 +349,8 @@ def encoder_available() -> bool:
 class E5ValueMapper:
     """Maps a phrase to the nearest STD value ("field: value" passages) by e5 cosine, if above `threshold`.
 
-    Results are cached by phrase, so a catalog with 90k titles embeds each distinct leftover word once.
+    The nearest and second-nearest scores are cached by phrase, so a catalog with 90k titles embeds each distinct
+    leftover word once, and `threshold` / `margin` may be changed between calls (a sweep re-embeds nothing).
     """
 
     def __init__(self, schema: Schema = KFASHION, fields: Iterable[str] | None = None, threshold: float = 0.88,
@@ -366,7 +367,7 @@ class E5ValueMapper:
         self._values = np.asarray(self._model.passage(texts), dtype=np.float32)
         self.threshold = threshold
         self.margin = margin
-        self.cache: dict[str, tuple[str, str, float] | None] = {}
+        self.cache: dict[str, tuple[int, float, float]] = {}  # phrase -> (label index, best, second best)
 
     def __call__(self, phrases: Sequence[str]) -> list[tuple[str, str, float] | None]:
         np = self._np
@@ -377,7 +378,10 @@ class E5ValueMapper:
             for p, row in zip(new, sims):
                 order = np.argsort(-row)
                 best, second = float(row[order[0]]), float(row[order[1]]) if len(order) > 1 else -1.0
-                ok = best >= self.threshold and best - second >= self.margin
-                f, v = self.labels[int(order[0])]
-                self.cache[p] = (f, v, best) if ok else None
-        return [self.cache[p] for p in phrases]
+                self.cache[p] = (int(order[0]), best, second)
+        out: list[tuple[str, str, float] | None] = []
+        for p in phrases:
+            i, best, second = self.cache[p]
+            ok = best >= self.threshold and best - second >= self.margin
+            out.append((*self.labels[i], best) if ok else None)
+        return out
