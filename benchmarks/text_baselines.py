@@ -6,6 +6,11 @@
         > runs/bench/text_baselines_e5_all.log 2>&1 &
     nice -n 19 .venv/bin/python benchmarks/text_baselines.py --catalog musinsa --texts title --sample 20000
     .venv/bin/python benchmarks/text_baselines.py --table      # print what runs/bench/text_baselines.json holds
+    .venv/bin/python benchmarks/text_baselines.py --catalog myntra --texts all --encoders e5 --sample 4000 \
+        --model runs/bench/myntra/model                        # + the tower's h, scored on the same sample
+
+Musinsa's category_main / category_sub are hidden from every text (as in quality.py): category_sub is the answer
+key, so "all text" is title + brand and the other STD values, never the category itself.
 
 Texts: "title" = the item's title; "all" = `baselines.item_text(item)` (title + STD values + RE phrases; on Myntra
 that includes the description). Embeddings are cached under runs/cache/ (keyed by a hash of model + texts, saved in
@@ -146,6 +151,8 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=CACHE)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--table", action="store_true", help="only print the table of --out")
+    ap.add_argument("--model", type=Path, action="append", default=[],
+                    help="a trained itemtower model: its h is scored on the same items (repeatable)")
     ap.add_argument("--partial", default=None, metavar="ENCODER",
                     help="score what a still-running (or interrupted) ENCODER run has cached so far: every method "
                          "on the items encoded so far (other encoders need a complete cache); encodes nothing")
@@ -179,18 +186,24 @@ def main() -> None:
     print(f"converted {len(all_items)} {args.catalog} items, {len(conv.pairs)} pairs in "
           f"{time.perf_counter() - t:.1f}s", flush=True)
     fields = CATALOG_FIELDS[args.catalog]
+    hidden: dict[str, list] = {}
+    if args.catalog == "musinsa":  # the category is the answer key: out of every text and of the one-hot
+        hidden = {f: [(it["std"].pop(f, None) or [None])[0] for it in all_items]
+                  for f in ("category_main", "category_sub")}
+        fields = []
 
     # the sample: items and the pairs with both ends inside it
     sel = np.arange(len(all_items))
     if args.sample and args.sample < len(all_items):
         sel = np.sort(np.random.default_rng(args.seed).choice(len(all_items), size=args.sample, replace=False))
     items = [all_items[i] for i in sel]
+    labels = {"category_sub": [hidden["category_sub"][i] for i in sel]} if hidden else None
     pairs = None
     if conv.pairs:
         keep = {it["id"] for it in items}
         pairs = [(a, b) for a, b in conv.pairs if a in keep and b in keep]
     if args.partial:
-        _partial(args, all_items, conv.pairs, kinds, encoders, fields)
+        _partial(args, all_items, conv.pairs, kinds, encoders, fields, hidden)
         return
     section_key = args.catalog if len(items) == len(all_items) else f"{args.catalog} sample{len(items)} seed{args.seed}"
     section_info = {"catalog": args.catalog, "n_items": len(items), "n_pairs": len(pairs or []), "fields": fields}
@@ -200,7 +213,7 @@ def main() -> None:
 
     def record(method: str, emb, extra: dict[str, Any], throughput=None) -> None:
         t0 = time.perf_counter()
-        row = score_embeddings(emb, items, fields, pairs)
+        row = score_embeddings(emb, items, fields, pairs, labels=labels)
         row.update(extra)
         print(f"{method}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                         for k, v in row.items()) + f"  (scored in {time.perf_counter() - t0:.0f}s)",
@@ -215,6 +228,14 @@ def main() -> None:
             dt = time.perf_counter() - t0
             record(f"TF-IDF char n-grams, {TEXT_NAMES[kind]}", emb,
                    {"texts_per_s": round(len(items) / dt, 1), "mean_chars": None})
+    for model_dir in args.model:
+        from itemtower.artifacts import Embedder
+
+        t0 = time.perf_counter()
+        emb = Embedder.load(model_dir).embed(items)
+        dt = time.perf_counter() - t0
+        record(f"itemtower h ({model_dir.name if model_dir.name != 'model' else model_dir.parent.name})", emb,
+               {"texts_per_s": round(len(items) / dt, 1), "mean_chars": None})
 
     for kind in kinds:
         for enc in encoders:
@@ -247,7 +268,8 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
-def _partial(args, all_items: list[dict], all_pairs, kinds: list[str], encoders: list[str], fields: list[str]) -> None:
+def _partial(args, all_items: list[dict], all_pairs, kinds: list[str], encoders: list[str], fields: list[str],
+             hidden: dict[str, list]) -> None:
     from itemtower import baselines as bl
     from itemtower import text_encoders as te
     from itemtower.evaluate import score_embeddings
@@ -260,6 +282,7 @@ def _partial(args, all_items: list[dict], all_pairs, kinds: list[str], encoders:
             print(f"{enc} {kind}: only {len(rows)} items encoded so far; nothing to score")
             continue
         items = [all_items[i] for i in rows]
+        labels = {"category_sub": [hidden["category_sub"][i] for i in rows]} if hidden else None
         keep = {it["id"] for it in items}
         pairs = [(a, b) for a, b in all_pairs if a in keep and b in keep] if all_pairs else None
         key = f"{args.catalog} partial ({ENCODER_NAMES[enc]}, {TEXT_NAMES[kind]} still encoding)"
@@ -269,7 +292,7 @@ def _partial(args, all_items: list[dict], all_pairs, kinds: list[str], encoders:
         print(f"partial: {len(items)} of {len(all_items)} items, {len(pairs or [])} pairs", flush=True)
 
         def record(method, e, extra=None):
-            row = score_embeddings(e, items, fields, pairs)
+            row = score_embeddings(e, items, fields, pairs, labels=labels)
             row.update(extra or {})
             print(f"{method}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if isinstance(v, float)),
                   flush=True)

@@ -62,6 +62,9 @@ class TrainConfig:
     n_heads: int = 4
     n_blocks: int = 1
     dropout: float = 0.1
+    embed_dropout: float = 0.1  # see TowerConfig: dropout on token embeddings / attention weights / pooled bag
+    attn_dropout: float = 0.1
+    bag_dropout: float = 0.0
     pool: str = "query+text"
     proj_dim: int = 128
     query_gate_init: float = 0.1
@@ -166,6 +169,7 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     tcfg = TowerConfig(n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
                        vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
                        d_model=cfg.d_model, n_heads=cfg.n_heads, n_blocks=cfg.n_blocks, dropout=cfg.dropout,
+                       embed_dropout=cfg.embed_dropout, attn_dropout=cfg.attn_dropout, bag_dropout=cfg.bag_dropout,
                        max_len=cfg.max_text_tokens, pool=cfg.pool, proj_dim=cfg.proj_dim,
                        query_gate_init=cfg.query_gate_init, value_bag=cfg.value_bag)
     tower = ItemTower(tcfg)

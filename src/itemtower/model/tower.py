@@ -31,7 +31,7 @@ class CrossBlock(nn.Module):
         super().__init__()
         D = cfg.d_model
         self.ln_q, self.ln_kv, self.ln_ffn = nn.LayerNorm(D), nn.LayerNorm(D), nn.LayerNorm(D)
-        self.attn = nn.MultiheadAttention(D, cfg.n_heads, dropout=cfg.dropout, batch_first=True)
+        self.attn = nn.MultiheadAttention(D, cfg.n_heads, dropout=cfg.attn_dropout, batch_first=True)
         self.ffn = nn.Sequential(nn.Linear(D, cfg.ffn_mult * D), nn.GELU(), nn.Dropout(cfg.dropout),
                                  nn.Linear(cfg.ffn_mult * D, D))
         self.drop = nn.Dropout(cfg.dropout)
@@ -66,6 +66,8 @@ class TowerBody(nn.Module):
         # untrained baseline, findings.md) and the cross-attention earns its share as training goes.
         self.query_gate = nn.Parameter(torch.full((D,), cfg.query_gate_init))
         self.drop = nn.Dropout(cfg.dropout)
+        self.embed_drop = nn.Dropout(cfg.embed_dropout)
+        self.bag_drop = nn.Dropout(cfg.bag_dropout)
         bag_tables = (self.tok_emb, self.value_emb) if cfg.value_bag else (self.tok_emb,)
         for emb in (self.field_emb, self.value_emb, self.tok_emb, self.type_emb, self.pos_emb):
             # what the bag pools starts at unit scale per vector (a random projection of a bag of words)
@@ -100,7 +102,7 @@ class TowerBody(nn.Module):
         q = self.field_emb.weight.unsqueeze(0) + val.sum(2) / n_val  # (B, F, D)
         q = self.drop(q)
         pad = types == 0  # (B, T)
-        tok = self.drop(self.tok_emb(ids))  # (B, T, D); one dropout mask shared by both paths (bernoulli is costly)
+        tok = self.embed_drop(self.tok_emb(ids))  # (B, T, D); one dropout mask for both paths (bernoulli is costly)
         parts = []
         if cfg.pool != "text":
             pos = torch.arange(T, device=ids.device)
@@ -122,9 +124,9 @@ class TowerBody(nn.Module):
             if self.value_weight is not None:
                 # value ids 0 (PAD) and 1 (MASK, a masked view) carry nothing: weight 0 (data/featurize.py ids)
                 wv = F.softplus(self.value_weight(t_std).squeeze(-1)).masked_fill(t_std <= 1, 0.0)  # (B, F, M)
-                bag = bag + torch.einsum("bfm,bfmd->bd", wv, self.drop(val))
+                bag = bag + torch.einsum("bfm,bfmd->bd", wv, self.embed_drop(val))
                 w_sum = w_sum + wv.sum((1, 2)).unsqueeze(-1)
-            bag = bag / w_sum.clamp_min(1e-6)
+            bag = self.bag_drop(bag / w_sum.clamp_min(1e-6))
             parts.insert(0, _unit_rms(bag) if cfg.pool == "query+text" else bag)
         out = torch.cat(parts, -1)  # (B, h_dim)
         if need_weights:
