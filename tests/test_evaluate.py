@@ -96,6 +96,11 @@ def test_probe_table_separates_encoded_from_unrelated_fields():
     assert info["n_items"] == 500
     assert table["enc"]["h"] > 0.9 > table["enc"]["majority"] + 0.5
     assert table["noise"]["h"] < table["enc"]["h"] - 0.4
+    # a hidden answer key (not in the items) is probed the same way, on the same sampled rows
+    hidden_items = [{"id": it["id"], "std": {}} for it in items]
+    t2, _ = probe_table({"h": x}, hidden_items, [], n_items=500, seed=0,
+                        hidden={"enc": [f"e{v}" for v in enc], "noise": [f"n{v}" for v in noise]})
+    assert t2["enc"]["h"] == table["enc"]["h"] and t2["noise"]["h"] == table["noise"]["h"]
 
 
 def test_report_has_both_plots_as_valid_pngs(evaluated, tmp_path):

@@ -147,7 +147,7 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     t = time.perf_counter()
     report["linear_probe"], report["linear_probe_info"] = probe_table(
         report.embeddings, items, list(probe_fields) if probe_fields is not None else _default_probe_fields(
-            items, fields), n_items=n_probe_items, seed=seed, explicit=probe_fields is not None)
+            items, fields), n_items=n_probe_items, seed=seed, explicit=probe_fields is not None, hidden=labels)
     seconds["probe"] = round(time.perf_counter() - t, 2)
     log(f"linear probes on {len(report['linear_probe'])} field(s) in {seconds['probe']:.1f}s")
 
@@ -287,8 +287,12 @@ def _nan_to_none(v: float) -> float | None:
 
 def probe_table(embeddings: dict[str, np.ndarray], items: Sequence[dict], fields: Sequence[str],
                 n_items: int = N_PROBE_ITEMS, seed: int = 0, explicit: bool = False,
-                max_classes: int = PROBE_MAX_CLASSES) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+                max_classes: int = PROBE_MAX_CLASSES,
+                hidden: dict[str, Sequence[Any]] | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Linear-probe accuracy of each STD field from every embedding in `embeddings` ("h", and "z" if present).
+
+    `hidden`: answer keys the model never saw ({name: one label per item}), probed after the fields; the fairest
+    probe of all, since no view could have copied them into h.
 
     All embeddings are probed on the same seeded sample of at most `n_items` items with the same split (same seed,
     same labels), after per-dimension standardisation; at most `max_classes` (most frequent) classes per field.
@@ -308,9 +312,10 @@ def probe_table(embeddings: dict[str, np.ndarray], items: Sequence[dict], fields
 
     # One BLAS/OpenMP thread: lbfgs on [<=10k, <=512] makes many small products, and threaded BLAS is 3-25x
     # slower there when the cores are shared (1,500 items x 3 fields on 2 busy cores: 3.3 s threaded, 0.13 s not).
+    targets = [(f, _labels(sub, f)) for f in fields]
+    targets += [(name, [lab[i] for i in rows]) for name, lab in (hidden or {}).items()]
     with threadpool_limits(limits=1):
-        for f in fields:
-            labels = _labels(sub, f)
+        for f, labels in targets:
             if _n_classes(labels) < 2 and not explicit:
                 continue
             row: dict[str, Any] = {"h": None, "z": None, "majority": None, "n_classes": _n_classes(labels),
