@@ -62,9 +62,9 @@ class TrainConfig:
     n_heads: int = 4
     n_blocks: int = 1
     dropout: float = 0.1
-    embed_dropout: float = 0.1  # see TowerConfig: dropout on token embeddings / attention weights / pooled bag
-    attn_dropout: float = 0.1
-    bag_dropout: float = 0.0
+    embed_dropout: float = 0.0  # see TowerConfig: dropout on token embeddings / attention weights / pooled bag
+    attn_dropout: float = 0.0
+    bag_dropout: float = 0.1
     pool: str = "query+text"
     proj_dim: int = 128
     query_gate_init: float = 0.1

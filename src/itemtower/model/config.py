@@ -26,9 +26,9 @@ class TowerConfig:
     n_blocks: int = 1  # cross-attention blocks (STD queries over text keys/values)
     ffn_mult: int = 2  # FFN hidden width = ffn_mult * d_model
     dropout: float = 0.1  # model dropout (queries, FFN): with two forward passes this is SimCSE's noise
-    embed_dropout: float = 0.1  # dropout on every text token embedding (B, T, D): the costliest op of a CPU step
-    attn_dropout: float = 0.1  # dropout on the attention weights
-    bag_dropout: float = 0.0  # dropout on the pooled bag vector (B, D): cheap noise for the text half
+    embed_dropout: float = 0.0  # dropout on every text token embedding (B, T, D): the costliest op of a CPU step
+    attn_dropout: float = 0.0  # dropout on the attention weights
+    bag_dropout: float = 0.1  # dropout on the pooled bag vector (B, D): cheap noise for the text half
     max_len: int = 128  # text positions
     pool: str = "query+text"  # "query": pooled query outputs only (the first sketch); "text": IDF-weighted
     #                           token bag only; "query+text": both, concatenated (keeps the title's lexical identity)
