@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 
+# h-vs-z linear probes (hidden answer keys are probed too)
+PROBE_FIELDS = {"myntra": ["article_type", "base_colour", "gender", "usage", "brand"], "musinsa": ["brand"]}
+
+
 def _parse_set(pairs: list[str]) -> dict:
     out = {}
     for p in pairs:
@@ -98,7 +102,9 @@ def main() -> None:
     train_items(items, infer_schema(items), cfg)
     train_s = time.perf_counter() - t
     fields = [f for f in (["article_type"] if args.catalog == "myntra" else ["category_sub"]) if f not in hide]
-    rep = evaluate(out / "model", items, pairs, fields=fields, with_baselines=not args.no_baselines, labels=labels)
+    probe = [f for f in PROBE_FIELDS.get(args.catalog, []) if f not in hide]  # + the hidden answer keys
+    rep = evaluate(out / "model", items, pairs, fields=fields, with_baselines=not args.no_baselines, labels=labels,
+                   probe_fields=probe)
     rep["train_seconds_total"] = round(train_s, 1)
     rep["config"] = cfg.to_dict()
     rep["benchmark"] = {"catalog": args.catalog, "minutes": args.minutes, "product_fields": args.product_fields,
