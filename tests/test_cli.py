@@ -131,3 +131,14 @@ def test_reinforce_adds_marked_values_without_overwriting(pipeline):
             assert b["re"][f][: len(vals)] == vals  # given phrases kept, in order
         for f, vals in (a.get("std") or {}).items():
             assert b["std"][f] in (vals, [vals] if isinstance(vals, str) else vals)
+
+
+def test_train_pool_text_and_bad_pool(pipeline, tmp_path):
+    """--pool text trains the bag alone (h has d_model dims); an unknown pool is a one-line error, not a trace."""
+    d, cat, _ = pipeline
+    _run("train", "--catalog", str(cat), "--out", str(tmp_path / "bag"), "--fast", "--epochs", "1",
+         "--batch-size", "64", "--d-model", "32", "--pool", "text")
+    manifest = json.loads((tmp_path / "bag" / "manifest.json").read_text())
+    assert manifest["model"]["pool"] == "text" and manifest["model"]["value_bag"] is True
+    res = runner.invoke(app, ["train", "--catalog", str(cat), "--out", str(tmp_path / "x"), "--pool", "bag"])
+    assert res.exit_code != 0 and "--pool must be" in res.output

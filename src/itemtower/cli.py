@@ -110,17 +110,23 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
           max_minutes: Optional[float] = typer.Option(None, help="time budget for the training loop"),
           epochs: int = typer.Option(10), seed: int = typer.Option(0), batch_size: int = typer.Option(256),
           temperature: float = typer.Option(0.3), d_model: int = typer.Option(256),
+          pool: str = typer.Option("query+text", help="query+text (cross-attention + bag, explainable) or text "
+                                   "(the bag alone: 4-5x more steps per CPU minute; BENCHMARKS.md 7c)"),
+          n_blocks: int = typer.Option(1, help="cross-attention blocks"),
           resume: bool = typer.Option(False, help="continue from OUT/resume.pt"),
           no_groups: bool = typer.Option(False, help="ignore `group` (pure self-supervised)")) -> None:
     """Train the item tower; writes OUT/tower_body.pth (pth1), OUT/tower_norm.pth (pth2) and OUT/manifest.json."""
     from itemtower.schema import Schema, infer_schema
     from itemtower.train import TrainConfig, train_items
 
+    if pool not in ("query+text", "text", "query"):
+        _fail(f"--pool must be query+text, text or query, not {pool!r}")
     report = _read(catalog)
     sch = Schema.load(schema) if schema else infer_schema(report.items)
     cfg = TrainConfig(catalog=str(catalog), out=str(out), schema=str(schema) if schema else None, fast=fast,
                       max_minutes=max_minutes, epochs=epochs, seed=seed, batch_size=batch_size,
-                      temperature=temperature, d_model=d_model, resume=resume, use_groups=not no_groups)
+                      temperature=temperature, d_model=d_model, pool=pool, n_blocks=n_blocks, resume=resume,
+                      use_groups=not no_groups)
     train_items(report.items, sch, cfg, log=typer.echo)
 
 
