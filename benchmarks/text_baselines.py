@@ -240,11 +240,10 @@ def main() -> None:
     for kind in kinds:
         for enc in encoders:
             fn, chunk = _encoder(enc, progress)
-            # encode the whole catalog (cached), score the rows of the sample: a later full run reuses the vectors
-            # whenever the whole catalog is encoded; a sample run of a slow encoder encodes only the sample
+            # a sample run encodes only the sample, unless the whole catalog is already cached (then its rows)
             texts_all = _texts(all_items, kind)
             full_cached = te.cache_path(f"{enc}-{args.catalog}-{kind}", texts_all, args.cache_dir).is_file()
-            if len(items) == len(all_items) or (enc == "minilm") or full_cached:
+            if len(items) == len(all_items) or full_cached:
                 name, texts, rows = f"{enc}-{args.catalog}-{kind}", texts_all, sel
             else:
                 name, texts, rows = f"{enc}-{args.catalog}-{kind}", [texts_all[i] for i in sel], None
