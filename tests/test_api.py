@@ -262,6 +262,13 @@ def test_put_new_item_then_replace(parts):
     assert client.get("/health").json()["n_items"] == 7
 
 
+def test_put_accepts_a_bare_re_phrase_like_the_catalog(client):
+    """re values may be one phrase or a list, as in a catalog file; the stored item holds a list."""
+    r = client.put("/items/n3", json={"title": "a linen shirt", "re": {"color": "light blue"}})
+    assert r.status_code == 201, r.text
+    assert client.get("/items/n3").json()["re"]["color"] == ["light blue"]
+
+
 def test_put_with_unknown_value_warns(client):
     """An unknown std value does not block a PUT; it comes back as a warning."""
     r = client.put("/items/n2", json={"title": "a coat", "std": {"color": "Teal"}})

@@ -46,7 +46,9 @@ class ItemIn(BaseModel):
     std: dict[str, str | list[str]] = Field(
         default_factory=dict, description="categorical fields: field -> a value or a list of values"
     )
-    re: dict[str, list[str]] = Field(default_factory=dict, description="free-text phrases per field")
+    re: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="free-text phrases per field: a phrase or a list of phrases"
+    )
     group: str | None = Field(None, description="id of a product family (colour/size variants)")
 
 
