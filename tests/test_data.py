@@ -30,6 +30,13 @@ def test_featurizer_counts_items_per_value_and_token(tiny_items, tmp_path):
     assert Featurizer.load(tmp_path).value_df == feat.value_df
 
 
+def test_fit_encode_matches_encode(tiny_items):
+    """fit_encode pre-tokenizes each text once; what it returns equals encoding the items afterwards."""
+    feat, enc = Featurizer.fit_encode(tiny_items, KFASHION, vocab_size=300, min_frequency=1)
+    again = feat.encode(tiny_items)
+    assert [(x.std, x.title, x.re, x.n_unk) for x in enc] == [(x.std, x.title, x.re, x.n_unk) for x in again]
+
+
 def test_featurizer_save_load_encodes_identically(tmp_path, tiny_items):
     """A saved featurizer encodes items exactly as the fitted one did."""
     feat = _feat(tiny_items)

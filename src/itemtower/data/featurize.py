@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from itemtower.schema import Schema
+from itemtower.text.pretokenize import PreTokenizer
 from itemtower.text.tokenizer import TextTokenizer
 
 __all__ = ["EncodedItem", "Featurizer", "VALUE_PAD", "VALUE_MASK", "VALUE_UNK", "TYPE_TITLE"]
@@ -89,10 +90,11 @@ class Featurizer:
                     counts.update(cls._key(f, v) for v in vs)
         for k, _ in counts.most_common():
             add(k)
-        texts = [t for it in items for t in _texts(it, schema)]
-        tok = TextTokenizer.fit(texts, vocab_size=vocab_size, min_frequency=min_frequency)
+        pre = PreTokenizer()
+        words = pre.batch([t for it in items for t in _texts(it, schema)])  # once: kiwi is the slow part
+        tok = TextTokenizer.fit_words(words, vocab_size=vocab_size, min_frequency=min_frequency, pre=pre)
         feat = cls(schema=schema, tokenizer=tok, values=keys, **kw)
-        encoded = feat.encode(items)
+        encoded = feat._encode(items, tok.encode_words(words))
         df = [0] * tok.vocab_size
         for enc in encoded:
             for t in set(enc.title) | {t for phrases in enc.re for p in phrases for t in p}:
@@ -106,12 +108,15 @@ class Featurizer:
 
     def encode(self, items: Sequence[dict[str, Any]]) -> list[EncodedItem]:
         """Items (normalized dicts; any part may be missing) -> EncodedItems. Unknown values -> UNK, counted."""
-        fields = self.std_fields
-        re_fields = self.schema.re_fields
         flat: list[str] = []
         for it in items:
             flat.extend(_texts(it, self.schema))
-        ids = self.tokenizer.encode_batch(flat) if flat else []
+        return self._encode(items, self.tokenizer.encode_batch(flat) if flat else [])
+
+    def _encode(self, items: Sequence[dict[str, Any]], ids: Sequence[list[int]]) -> list[EncodedItem]:
+        """`encode` with the token ids of every text of `items` given, in `_texts` order."""
+        fields = self.std_fields
+        re_fields = self.schema.re_fields
         out, pos = [], 0
         for it in items:
             std_in = it.get("std") or {}

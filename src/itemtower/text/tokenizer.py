@@ -47,7 +47,12 @@ class TextTokenizer:
         and as a "##" continuation, so any word can be spelled), then whole words by frequency (ties by text).
         """
         pre = pre or PreTokenizer()
-        words = pre.batch(list(texts))
+        return cls.fit_words(pre.batch(list(texts)), vocab_size, min_frequency, pre)
+
+    @classmethod
+    def fit_words(cls, words: Sequence[Sequence[str]], vocab_size: int = 30000, min_frequency: int = 2,
+                  pre: PreTokenizer | None = None) -> "TextTokenizer":
+        """`fit` on texts already pre-tokenized by `pre` (so a caller that also encodes them splits them once)."""
         counts = Counter(w for ws in words for w in ws)
         chars: set[str] = set()
         for w in counts:
@@ -62,13 +67,17 @@ class TextTokenizer:
             vocab.setdefault(w, len(vocab))
         tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=50))
         tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-        return cls(tok, pre)
+        return cls(tok, pre or PreTokenizer())
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Text -> token ids (no specials, no padding, no truncation)."""
-        words = self.pre.batch(texts)
+        return self.encode_words(self.pre.batch(texts))
+
+    def encode_words(self, words: Sequence[Sequence[str]]) -> list[list[int]]:
+        """Pre-tokenized texts (from `self.pre`) -> token ids."""
         # is_pretokenized: tokenizers must not re-split our words.
-        encs = self.tok.encode_batch([w if w else [] for w in words], is_pretokenized=True, add_special_tokens=False)
+        encs = self.tok.encode_batch([list(w) if w else [] for w in words], is_pretokenized=True,
+                                     add_special_tokens=False)
         return [e.ids for e in encs]
 
     def tokens(self, text: str) -> list[str]:
