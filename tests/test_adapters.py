@@ -78,6 +78,8 @@ def test_myntra_product_fields_price_point_and_variant_name(myntra_dir, tmp_path
     assert one["re"]["variant_name"] == ["Ferrari Fleece"]
     assert one["price"] == 3999  # the extra stays as it was
     assert all(check_item(it, None) == [] for it in res.items)
+    bad = [p for p in res.problems if p.field == "price"]
+    assert bad == []  # the fixture's prices are fine
     assert [myntra._price_point(v) for v in (895, 895.0, "895", 12.5, "NA", None, -3, 0, True, float("nan"))] == \
         ["895", "895", "895", "12.5", None, None, None, None, None, None]
 
@@ -229,3 +231,14 @@ def test_real_musinsa_counts():
     res = musinsa.convert(REAL_DATA / "musinsa")
     assert len(res.items) == 89_820 and res.n_errors == 0
     assert [p.field for p in res.problems] == ["product_id"] * 10
+
+
+def test_myntra_bad_price_is_a_warning_and_the_style_is_kept(tmp_path):
+    """A price that is not a positive number gives no price point, and says so (line, id, field, value)."""
+    d = tmp_path / "m"
+    d.mkdir()
+    write_jsonl(d / "myntra_apparel_styles_part1.jsonl", [style(1), style(2, price="free")])
+    res = myntra.convert(d)
+    assert [it["id"] for it in res.items] == ["1", "2"] and "price" not in res.items[1]["std"]
+    (p,) = [p for p in res.problems if p.field == "price"]
+    assert (p.line, p.id, p.value, p.severity) == (2, "2", "free", "warning")

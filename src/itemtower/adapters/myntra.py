@@ -10,7 +10,7 @@ Output items:
 - with `product_fields=True` (the default) two retailer fields the first adapter left out are features too:
   std `price` = the price point as a string ("1595": a categorical value, like a shop's price ladder) and re
   `variant_name` = variantName ("Roundneck Jersey"). Colour variants share them far more often than look-alikes
-  (price 87% of variant pairs vs 5% of same-articleType pairs, variantName 60% vs 7%; BENCHMARKS.md section 1c);
+  (price 87% of variant pairs vs 5% of same-articleType pairs, variantName 60% vs 7%; BENCHMARKS.md section 7a);
   `product_fields=False` gives the first adapter's items, for comparing with older numbers;
 - extras (kept, never features): price, year, variantName.
 Pairs: the retailer's `colour_variant_styleids` (the same product in another colour), as unordered unique pairs of
@@ -133,6 +133,9 @@ def _style_to_item(obj: dict[str, Any], lineno: int, fname: str, problems: list[
         price = _price_point(obj.get("price"))
         if price is not None:
             std["price"] = [price]
+        elif obj.get("price") not in (None, ""):
+            problems.append(Problem(lineno, item_id, "price", obj.get("price"),
+                                    f"{fname}: not a positive number; no price point for this style", WARNING))
         variant = _clean(obj.get("variantName"))
         if variant is not None:
             re_["variant_name"] = [variant]
