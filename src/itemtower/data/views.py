@@ -17,7 +17,8 @@ __all__ = ["ViewConfig", "make_view"]
 
 @dataclass(frozen=True)
 class ViewConfig:
-    std_mask_p: float = 0.15  # each present STD field is replaced by [MASK] with this probability
+    std_mask_p: float = 0.0  # each present STD field is replaced by [MASK] with this probability (0: measured
+    #                          better on Myntra with the value bag, two seeds, BENCHMARKS.md 8a)
     re_drop_p: float = 0.2  # each RE phrase is dropped with this probability
     token_drop_p: float = 0.0  # each title / RE token is dropped with this probability (0: measured better,
     #                              BENCHMARKS.md section 3b; word deletion hurt SimCSE's sentences too)
