@@ -174,11 +174,12 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
                        query_gate_init=cfg.query_gate_init, value_bag=cfg.value_bag)
     tower = ItemTower(tcfg)
     if cfg.idf_init and featurizer.n_docs:
-        df = torch.tensor(featurizer.token_df, dtype=torch.float32)
-        tower.body.init_token_weights(torch.log((1 + featurizer.n_docs) / (1 + df)) + 1)
+        def idf(df: list[int]) -> torch.Tensor:  # smoothed log-IDF, as sklearn's TfidfVectorizer
+            return torch.log((1 + featurizer.n_docs) / (1 + torch.tensor(df, dtype=torch.float32))) + 1
+
+        tower.body.init_token_weights(idf(featurizer.token_df))
         if featurizer.value_df:
-            vdf = torch.tensor(featurizer.value_df, dtype=torch.float32)
-            tower.body.init_value_weights(torch.log((1 + featurizer.n_docs) / (1 + vdf)) + 1)
+            tower.body.init_value_weights(idf(featurizer.value_df))
     head = ProjectionHead(tcfg.h_dim, cfg.proj_dim)
     loss_fn = ContrastiveLoss(cfg.temperature)
     params = list(tower.parameters()) + list(head.parameters())

@@ -155,7 +155,7 @@ def _price_point(value: Any) -> str | None:
         f = float(str(value).strip())
     except ValueError:
         return None
-    if not f > 0 or f != f or f == float("inf"):
+    if not 0 < f < float("inf"):  # also rejects NaN
         return None
     return str(int(f)) if f == int(f) else f"{f:g}"
 

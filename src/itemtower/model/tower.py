@@ -81,15 +81,13 @@ class TowerBody(nn.Module):
     @torch.no_grad()
     def init_token_weights(self, idf: torch.Tensor) -> None:
         """Start the text pooling at IDF weights (idf: (V,) positive): template words count less from step 0."""
-        idf = idf.clamp_min(1e-3).to(self.tok_weight.weight)
-        self.tok_weight.weight.copy_(torch.log(torch.expm1(idf)).unsqueeze(1))  # softplus^-1(idf)
+        _set_softplus(self.tok_weight, idf)
 
     @torch.no_grad()
     def init_value_weights(self, idf: torch.Tensor) -> None:
         """Start the STD values' bag weights at IDF (idf: (n_values,) positive); no-op without value_bag."""
         if self.value_weight is not None:
-            idf = idf.clamp_min(1e-3).to(self.value_weight.weight)
-            self.value_weight.weight.copy_(torch.log(torch.expm1(idf)).unsqueeze(1))
+            _set_softplus(self.value_weight, idf)
 
     def forward(self, t_std: torch.Tensor, t_re: torch.Tensor, need_weights: bool = False):
         cfg = self.cfg
@@ -132,6 +130,12 @@ class TowerBody(nn.Module):
         if need_weights:
             return out, weights if cfg.pool != "text" else []
         return out
+
+
+def _set_softplus(weight: nn.Embedding, target: torch.Tensor) -> None:
+    """Set a (N, 1) raw-weight table so that softplus(raw) == target (positive, clamped at 1e-3)."""
+    target = target.clamp_min(1e-3).to(weight.weight)
+    weight.weight.copy_(torch.log(torch.expm1(target)).unsqueeze(1))
 
 
 def _unit_rms(x: torch.Tensor) -> torch.Tensor:
