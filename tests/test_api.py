@@ -262,6 +262,20 @@ def test_put_new_item_then_replace(parts):
     assert client.get("/health").json()["n_items"] == 7
 
 
+def test_ids_with_slashes_are_addressable(client):
+    """A catalog id like "men/tshirts/123" works on every /items route (PUT, GET, similar, explain, DELETE)."""
+    r = client.put("/items/men/tshirts/123", json=NEW_ITEM)
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == "men/tshirts/123"
+    assert client.get("/items/men/tshirts/123").json()["title"] == NEW_ITEM["title"]
+    r = client.get("/items/men/tshirts/123/similar", params={"k": 3})
+    assert r.status_code == 200 and "men/tshirts/123" not in ids(r) and len(ids(r)) == 3
+    assert "men/tshirts/123" in ids(client.get("/items/j1/similar", params={"k": 10}))
+    assert client.get("/items/men/tshirts/123/explain").status_code == 501  # found; the fake model has no attention
+    assert client.delete("/items/men/tshirts/123").status_code == 204
+    assert client.get("/items/men/tshirts/123/similar").status_code == 404
+
+
 def test_put_accepts_a_bare_re_phrase_like_the_catalog(client):
     """re values may be one phrase or a list, as in a catalog file; the stored item holds a list."""
     r = client.put("/items/n3", json={"title": "a linen shirt", "re": {"color": "light blue"}})

@@ -64,7 +64,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_record)
         finally:
             route = scope.get("route")  # set by the router once it has matched (the scope dict is shared)
-            label = getattr(route, "path", None) or "<unmatched>"
+            # path_format drops converters: "/items/{item_id:path}" is labelled "/items/{item_id}"
+            label = getattr(route, "path_format", None) or getattr(route, "path", None) or "<unmatched>"
             method = scope.get("method", "")
             self.metrics.latency.labels(method, label).observe(time.perf_counter() - start)
             self.metrics.requests.labels(method, label, str(status)).inc()

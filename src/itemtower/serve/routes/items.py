@@ -13,6 +13,9 @@ from itemtower.serve.schemas import ErrorResponse, ItemIn, ItemOut, ProblemOut, 
     UpsertResponse
 from itemtower.serve.validation import ApiError, check_filters, check_items, check_k, filters_from_query
 
+# Ids may contain "/" (catalog ids like "men/tshirt/123"): every route takes the id as a `:path`, and the routes
+# with a suffix (/similar, /explain) are declared before the bare /{item_id}, which would otherwise match them too.
+# An id that itself ends in "/similar" or "/explain" is read as that route: use /search or /embed for those.
 router = APIRouter(prefix="/items", tags=["items"])
 
 _NO_MODEL = {503: {"model": ErrorResponse, "description": "no model loaded"}}
@@ -46,17 +49,8 @@ def similar_items(
     return SimilarResponse(items=out, warnings=warnings or [])
 
 
-@router.get("/{item_id}", response_model=ItemOut, summary="Get an item", responses={**_NOT_FOUND, **_NO_MODEL})
-def get_item(item_id: str, index: IndexDep) -> dict[str, Any]:
-    """The stored item, normalized (every std/re value a list), extra keys as they were sent."""
-    item = index.get(item_id)
-    if item is None:
-        raise _not_found(item_id, index)
-    return item
-
-
 @router.get(
-    "/{item_id}/similar",
+    "/{item_id:path}/similar",
     response_model=SimilarResponse,
     summary="Items similar to an indexed item",
     responses={**_NOT_FOUND, 422: {"model": ErrorResponse, "description": "k out of range or unknown filter field"},
@@ -86,7 +80,7 @@ def similar(
 
 
 @router.get(
-    "/{item_id}/explain",
+    "/{item_id:path}/explain",
     summary="Why the tower embeds an item as it does",
     responses={**_NOT_FOUND, 501: {"model": ErrorResponse, "description": "the loaded model has no attention"},
                **_NO_MODEL},
@@ -105,8 +99,17 @@ def explain(item_id: str, embedder: EmbedderDep, index: IndexDep,
     return explain_item(embedder, item, top=top)
 
 
+@router.get("/{item_id:path}", response_model=ItemOut, summary="Get an item", responses={**_NOT_FOUND, **_NO_MODEL})
+def get_item(item_id: str, index: IndexDep) -> dict[str, Any]:
+    """The stored item, normalized (every std/re value a list), extra keys as they were sent."""
+    item = index.get(item_id)
+    if item is None:
+        raise _not_found(item_id, index)
+    return item
+
+
 @router.put(
-    "/{item_id}",
+    "/{item_id:path}",
     response_model=UpsertResponse,
     status_code=status.HTTP_200_OK,
     summary="Add or replace an item",
@@ -142,7 +145,7 @@ def put_item(
 
 
 @router.delete(
-    "/{item_id}",
+    "/{item_id:path}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Delete an item",
