@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 
+# answer keys hidden from the model and every baseline by default (text_baselines.py uses the same list)
+HIDDEN_ANSWER_KEYS = {"myntra": [], "musinsa": ["category_main", "category_sub"]}
+
 # h-vs-z linear probes (hidden answer keys are probed too)
 PROBE_FIELDS = {"myntra": ["article_type", "base_colour", "gender", "usage", "brand"], "musinsa": ["brand"]}
 
@@ -89,8 +92,7 @@ def main() -> None:
 
         items, summary = reinforce(items)
         print(format_summary(summary))
-    hide = args.hide if args.hide is not None else (["category_main", "category_sub"]
-                                                     if args.catalog == "musinsa" else [])
+    hide = args.hide if args.hide is not None else HIDDEN_ANSWER_KEYS[args.catalog]
     labels = {f: [(it["std"].pop(f, None) or [None])[0] for it in items] for f in hide}
     if hide:
         print(f"hidden from the model and the baselines, kept as answer keys: {hide}")

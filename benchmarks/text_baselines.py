@@ -39,6 +39,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from quality import HIDDEN_ANSWER_KEYS  # benchmarks/ is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "runs" / "cache"
@@ -189,7 +191,7 @@ def main() -> None:
     hidden: dict[str, list] = {}
     if args.catalog == "musinsa":  # the category is the answer key: out of every text and of the one-hot
         hidden = {f: [(it["std"].pop(f, None) or [None])[0] for it in all_items]
-                  for f in ("category_main", "category_sub")}
+                  for f in HIDDEN_ANSWER_KEYS["musinsa"]}
         fields = []
 
     # the sample: items and the pairs with both ends inside it
