@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from fakes import fake_e5_encoder
 
 from itemtower.schema import KFASHION
 
@@ -28,6 +29,14 @@ def make_items(n: int = 300, seed: int = 0) -> list[dict]:
             "group": f"g{i // 2}",
         })
     return items
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_real_e5_in_training():
+    """Session-wide (session fixtures such as tiny_model train before any function-scoped patch would apply)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("itemtower.train.e5_encoder", fake_e5_encoder)  # tests/fakes.py
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""A predictable stand-in for artifacts.Embedder, for the service and index tests.
+"""Predictable stand-ins: for artifacts.Embedder (service and index tests) and for the e5 teacher (training tests).
 
 Each title word (and each std value) is hashed into one of `dim` buckets; the bag is L2-normalised. So items that
 share words are near, items that share none score 0, and a test can work out any expected ranking by hand.
@@ -73,3 +73,14 @@ def catalog() -> list[dict[str, Any]]:
         it("p1", "wide cotton pants", "04bottom_01pants", "Blue", "both", "summer"),
         it("t1", "red cotton t-shirt", "02top_02t-shirt", "Red", "both", "summer"),
     ]
+
+
+def fake_e5_encoder(cache_dir=None, progress=True, log=print, name="e5"):
+    """Stands in for text_encoders.e5_encoder in training tests: a fixed random vector per text (from a hash), so
+    train's distillation runs in milliseconds. The real encoder has its own tests (test_distill.py,
+    test_text_encoders.py)."""
+    def encode(texts):
+        return np.stack([np.random.default_rng(zlib.crc32(t.encode("utf-8"))).normal(size=32) for t in texts]
+                        ).astype(np.float32) if texts else np.zeros((0, 32), np.float32)
+
+    return encode

@@ -142,3 +142,17 @@ def test_train_pool_text_and_bad_pool(pipeline, tmp_path):
     assert manifest["model"]["pool"] == "text" and manifest["model"]["value_bag"] is True
     res = runner.invoke(app, ["train", "--catalog", str(cat), "--out", str(tmp_path / "x"), "--pool", "bag"])
     assert res.exit_code != 0 and "--pool must be" in res.output
+
+
+def test_train_with_distillation_and_a_bad_count(pipeline, tmp_path):
+    """--distill-items N distils e5 (a stand-in encoder in tests, see conftest) into h; a negative N is a one-line
+    error naming the option's rule."""
+    d, cat, _ = pipeline
+    _run("train", "--catalog", str(cat), "--out", str(tmp_path / "kd"), "--fast", "--epochs", "1",
+         "--batch-size", "64", "--d-model", "32", "--distill-items", "100", "--no-idf-init")
+    cfg = json.loads((tmp_path / "kd" / "train_config.json").read_text())
+    assert cfg["idf_init"] is False
+    hist = json.loads((tmp_path / "kd" / "history.json").read_text())
+    assert cfg["distill_items"] == 100 and len(hist["distill_loss"]) == len(hist["loss"]) > 0
+    res = runner.invoke(app, ["train", "--catalog", str(cat), "--out", str(tmp_path / "x"), "--distill-items", "-1"])
+    assert res.exit_code != 0 and "distill_items must be >= 0" in res.output and "Traceback" not in res.output

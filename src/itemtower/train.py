@@ -22,14 +22,15 @@ from torch.utils.data import DataLoader
 
 from itemtower.artifacts import atomic_save, save_model
 from itemtower.catalog import read_catalog
-from itemtower.data.dataset import SimCSERecSysDataset, collate_views
+from itemtower.data.dataset import SimCSERecSysDataset, collate_items, collate_views
 from itemtower.data.featurize import Featurizer
 from itemtower.data.masking import correlated_groups, field_mutual_information
 from itemtower.data.synonyms import build_swap_table
 from itemtower.data.views import ViewConfig
-from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, TowerConfig
+from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, SimilarityDistillLoss, TowerConfig
 from itemtower.model.config import reject_unknown_keys
 from itemtower.schema import Schema, infer_schema
+from itemtower.text_encoders import e5_encoder
 
 __all__ = ["TrainConfig", "train", "train_items"]
 
@@ -70,6 +71,12 @@ class TrainConfig:
     query_gate_init: float = 0.1
     value_bag: bool = True  # the token bag also pools the STD values (see TowerConfig.value_bag)
     idf_init: bool = True  # start the token-bag weights at log-IDF
+    distill_items: int = 0  # > 0: e5 encodes this many training titles once; h learns their neighbourhoods
+    distill_weight: float = 1.0  # weight of the distillation loss beside the contrastive loss
+    distill_batch: int = 256  # teacher items per step (a second, un-augmented batch)
+    distill_student_t: float = 0.05
+    distill_teacher_t: float = 0.01  # e5 cosines of titles sit in 0.78-0.95: at 0.01, ~10 of 256 count
+    cache_dir: str | None = None  # where distillation keeps e5's vectors (default ~/.cache/itemtower) (default ~/.cache/itemtower)
     progress: bool = True  # tqdm bar
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +89,10 @@ class TrainConfig:
         if isinstance(d.get("views"), dict):
             d["views"] = ViewConfig(**d["views"])
         return cls(**d)
+
+    def __post_init__(self) -> None:
+        if self.distill_items < 0 or self.distill_batch < 2 or self.distill_weight < 0:
+            raise ValueError("distill_items must be >= 0, distill_batch >= 2 and distill_weight >= 0")
 
 
 def _seed_all(seed: int) -> None:
@@ -180,12 +191,16 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
         tower.body.init_token_weights(idf(featurizer.token_df))
         if featurizer.value_df:
             tower.body.init_value_weights(idf(featurizer.value_df))
+    teacher = _teacher(items, train_idx, cfg, log) if cfg.distill_items > 0 else None
+    distill = SimilarityDistillLoss(cfg.distill_student_t, cfg.distill_teacher_t)
+    d_rng = np.random.default_rng(cfg.seed + 2)
     head = ProjectionHead(tcfg.h_dim, cfg.proj_dim)
     loss_fn = ContrastiveLoss(cfg.temperature)
     params = list(tower.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps = max(1, epochs * len(loader))
-    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "epoch_val_loss": [], "epoch_train_loss": []}
+    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "epoch_val_loss": [], "epoch_train_loss": [],
+                                "distill_loss": []}
     step, start_epoch, best_val = 0, 0, float("inf")
 
     resume_path = out / "resume.pt"
@@ -230,6 +245,13 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * _lr_factor(progress(), cfg.warmup_frac)
             loss = loss_fn(head(tower(s1, r1)), head(tower(s2, r2)), y)
+            if teacher is not None:  # a second batch: clean teacher items, h follows e5's neighbourhoods
+                rows, t_vecs = teacher
+                j = d_rng.choice(len(rows), size=min(cfg.distill_batch, len(rows)), replace=False)
+                ds, dr = collate_items([encoded[rows[k]] for k in j], cfg.max_text_tokens)
+                dl = distill(tower(ds, dr), torch.from_numpy(t_vecs[j]))
+                history["distill_loss"].append(float(dl.detach()))
+                loss = loss + cfg.distill_weight * dl
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -265,6 +287,19 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
         _checkpoint(out, tower, head, opt, featurizer, cfg, step, epoch, best_val, history, t_train, stopped)
     log(f"stopped by {stopped} after {step} steps, {time.perf_counter() - t_train:.0f}s; model in {out}")
     return out
+
+
+def _teacher(items: Sequence[dict], train_idx: np.ndarray, cfg: TrainConfig,
+             log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, vectors): a seeded sample of `distill_items` training items and e5's vectors of their titles (every
+    valid item has one), encoded once and cached (text_encoders.e5_encoder)."""
+    n = min(cfg.distill_items, len(train_idx))
+    rows = np.sort(np.random.default_rng(cfg.seed + 3).choice(train_idx, size=n, replace=False))
+    texts = [str(items[i].get("title") or "") for i in rows]
+    t0 = time.perf_counter()
+    vecs = e5_encoder(cfg.cache_dir, progress=cfg.progress, log=log, name="e5-titles")(texts)
+    log(f"distillation teacher: e5 vectors of {n} titles ({time.perf_counter() - t0:.1f}s)")
+    return rows, np.asarray(vecs, dtype=np.float32)
 
 
 def _checkpoint(out: Path, tower, head, opt, featurizer, cfg: TrainConfig, step: int, epoch: int,

@@ -2,7 +2,7 @@
 
 from itemtower.model.config import TowerConfig
 from itemtower.model.heads import ProjectionHead
-from itemtower.model.losses import ContrastiveLoss
+from itemtower.model.losses import ContrastiveLoss, SimilarityDistillLoss
 from itemtower.model.tower import ItemTower
 
-__all__ = ["ContrastiveLoss", "ItemTower", "ProjectionHead", "TowerConfig"]
+__all__ = ["ContrastiveLoss", "ItemTower", "ProjectionHead", "SimilarityDistillLoss", "TowerConfig"]

@@ -15,11 +15,12 @@ check it against pml's `NTXentLoss` and a naive loop.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from pytorch_metric_learning.losses import GenericPairLoss, NTXentLoss
 from pytorch_metric_learning.distances import CosineSimilarity
 from torch import nn
 
-__all__ = ["ContrastiveLoss", "MatrixNTXentLoss"]
+__all__ = ["ContrastiveLoss", "MatrixNTXentLoss", "SimilarityDistillLoss"]
 
 
 class MatrixNTXentLoss(GenericPairLoss):
@@ -65,3 +66,29 @@ class ContrastiveLoss(nn.Module):
     def forward(self, z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """z1, z2: (B, P) the two views; labels: (B,) item or group ids. Returns a scalar."""
         return self.loss(torch.cat([z1, z2]), torch.cat([labels, labels]))
+
+
+class SimilarityDistillLoss(nn.Module):
+    """Relational distillation (as in CompRess / SEED): over a batch, each item's softmax over its cosine
+    similarities to the other items (student: h, temperature `student_t`) follows the teacher's (a frozen
+    encoder's vectors, temperature `teacher_t`): KL(teacher || student), averaged over the rows.
+
+    The student keeps its own space and width; only who-is-near-whom is taught. pytorch-metric-learning has no
+    distillation loss, hence this one.
+    """
+
+    def __init__(self, student_t: float = 0.05, teacher_t: float = 0.01) -> None:
+        super().__init__()
+        if student_t <= 0 or teacher_t <= 0:
+            raise ValueError(f"temperatures must be > 0, got {student_t}, {teacher_t}")
+        self.student_t, self.teacher_t = student_t, teacher_t
+
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """student (B, D), teacher (B, E), rows of one item each (any scale: both are L2-normalised here)."""
+        if len(student) != len(teacher) or len(student) < 2:
+            raise ValueError(f"need >= 2 matching rows, got {len(student)} student and {len(teacher)} teacher")
+        eye = torch.eye(len(student), dtype=torch.bool, device=student.device)
+        sn, tn = F.normalize(student, dim=1), F.normalize(teacher.to(student), dim=1)
+        log_p = F.log_softmax((sn @ sn.T / self.student_t).masked_fill(eye, -1e9), dim=1)
+        q = F.softmax((tn @ tn.T / self.teacher_t).masked_fill(eye, -1e9), dim=1)
+        return F.kl_div(log_p, q, reduction="batchmean")
