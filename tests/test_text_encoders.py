@@ -54,7 +54,7 @@ def test_missing_package_message(monkeypatch):
 
     monkeypatch.setattr(te, "_e5_models", {})
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(ImportError, match=r"pip install -e '\.\[bench\]'"):
+    with pytest.raises(ImportError, match=r"dependency of itemtower: pip install -e \."):
         te.encode_e5(["x"], progress=False)
 
 
