@@ -98,3 +98,17 @@ def test_cached_e5_encodes_once_and_puts_synonyms_near(tmp_path):
     again = enc(words)
     np.testing.assert_array_equal(again, np.stack([v[w] for w in words]))
     assert any("cache hit" in s for s in logs)
+
+
+def test_loss_plot_shows_the_distillation_term(tmp_path):
+    """A distilled run's history plots the teacher term beside the contrastive loss, and the caption says so."""
+    from itemtower.report import loss_plot
+
+    steps = list(range(1, 41))
+    hist = {"step": steps, "loss": [3.0 - 0.01 * s for s in steps], "epoch_train_loss": [2.9, 2.7],
+            "epoch_val_loss": [2.8, 2.6], "distill_loss": [1.0 - 0.02 * s for s in steps]}
+    meta = loss_plot(hist, tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "distillation" in meta["caption"]
+    plain = loss_plot({k: v for k, v in hist.items() if k != "distill_loss"}, tmp_path / "plain.png")
+    assert "distillation" not in plain["caption"]

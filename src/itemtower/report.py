@@ -202,13 +202,19 @@ def loss_plot(history: Mapping[str, Any], path: str | Path) -> dict[str, Any] | 
         vs = [float(v) for v in val if v is not None]
         n_val = len(vs)
         ax.plot(xs, vs, "o-", color="tab:orange", linewidth=1.5, markersize=5, label="validation loss, end of epoch")
-    ax.set_title("Training loss (NT-Xent on z)")
+    dist = np.asarray([float(x) for x in history.get("distill_loss") or []][: len(y)], dtype=np.float64)
+    if len(dist) == len(y):  # a distilled run (train --distill-items): the teacher term, on the same steps
+        dc = np.concatenate([[0.0], np.cumsum(dist)])
+        ax.plot(steps, (dc[1:] - dc[lo]) / (np.arange(1, len(y) + 1) - lo), color="tab:green", linewidth=2,
+                label=f"distillation KL(e5 || h), trailing mean of {w} steps")
+    ax.set_title("Training loss (NT-Xent on z)" + (" and distillation (on h)" if len(dist) == len(y) else ""))
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", framealpha=0.9)
     _save(fig, Path(path))
     caption = (f"Contrastive loss over {len(loss)} steps (faint: per step; solid: trailing mean of {w} steps)"
+               + ("; green: the distillation term (e5's neighbourhoods taught to h)" if len(dist) == len(y) else "")
                + (f"; orange: validation loss after each of {n_val} epochs (NT-Xent's level grows with the "
                   "number of in-batch negatives, so read the validation curve's trend, not its level against "
                   "training)." if n_val else "; no validation loss."))

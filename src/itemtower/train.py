@@ -244,7 +244,7 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
         for (s1, r1), (s2, r2), y in bar:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * _lr_factor(progress(), cfg.warmup_frac)
-            loss = loss_fn(head(tower(s1, r1)), head(tower(s2, r2)), y)
+            loss = c_loss = loss_fn(head(tower(s1, r1)), head(tower(s2, r2)), y)
             if teacher is not None:  # a second batch: clean teacher items, h follows e5's neighbourhoods
                 rows, t_vecs = teacher
                 j = d_rng.choice(len(rows), size=min(cfg.distill_batch, len(rows)), replace=False)
@@ -258,10 +258,11 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
             opt.step()
             step += 1
             seen += len(y)
-            lv = float(loss.detach())
+            lv = float(c_loss.detach())  # the contrastive part: comparable with the validation loss
             ep_losses.append(lv)
             history["step"].append(step), history["loss"].append(lv), history["lr"].append(opt.param_groups[0]["lr"])
-            bar.set_postfix(loss=f"{lv:.3f}", lr=f"{opt.param_groups[0]['lr']:.1e}",
+            bar.set_postfix(loss=f"{lv:.3f}", **({"distill": f"{history['distill_loss'][-1]:.3f}"}
+                                                 if teacher is not None else {}), lr=f"{opt.param_groups[0]['lr']:.1e}",
                             items_s=f"{seen / (time.perf_counter() - t_ep):.0f}")
             if cfg.max_minutes and time.perf_counter() - t_train > 60 * cfg.max_minutes:
                 stopped = "time budget"
