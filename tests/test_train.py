@@ -53,3 +53,20 @@ def test_lr_schedule_warms_up_and_decays():
     """The learning rate rises during warm-up, peaks, then decays to a floor."""
     assert _lr_factor(0.01, 0.1) < _lr_factor(0.1, 0.1) == 1.0
     assert _lr_factor(0.5, 0.1) > _lr_factor(1.0, 0.1) >= 0.05
+
+
+def test_every_shared_knob_reaches_the_tower():
+    """Each TrainConfig field named like a TowerConfig field is passed on (no hand-kept list to forget one in)."""
+    from dataclasses import fields
+
+    from itemtower.model import TowerConfig
+    from itemtower.train import _tower_config
+
+    cfg = TrainConfig(d_model=64, n_heads=2, n_blocks=2, dropout=0.2, embed_dropout=0.05, attn_dropout=0.03,
+                      bag_dropout=0.3, pool="text", proj_dim=32, query_gate_init=0.5, value_bag=False)
+    tcfg = _tower_config(cfg, n_fields=3, n_values=10, vocab_size=50, n_types=4, max_len=16)
+    sizes = {"n_fields", "n_values", "vocab_size", "n_types", "max_len"}  # from the featurizer, given explicitly
+    shared = [f.name for f in fields(TowerConfig) if hasattr(cfg, f.name) and f.name not in sizes]
+    assert len(shared) >= 11
+    assert all(getattr(tcfg, n) == getattr(cfg, n) for n in shared)
+    assert (tcfg.n_fields, tcfg.vocab_size, tcfg.max_len) == (3, 50, 16)

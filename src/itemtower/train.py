@@ -12,7 +12,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -177,12 +177,9 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     loader = DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=len(train_ds) > bs, collate_fn=collate,
                         generator=gen)
 
-    tcfg = TowerConfig(n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
-                       vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
-                       d_model=cfg.d_model, n_heads=cfg.n_heads, n_blocks=cfg.n_blocks, dropout=cfg.dropout,
-                       embed_dropout=cfg.embed_dropout, attn_dropout=cfg.attn_dropout, bag_dropout=cfg.bag_dropout,
-                       max_len=cfg.max_text_tokens, pool=cfg.pool, proj_dim=cfg.proj_dim,
-                       query_gate_init=cfg.query_gate_init, value_bag=cfg.value_bag)
+    tcfg = _tower_config(cfg, n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
+                         vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
+                         max_len=cfg.max_text_tokens)
     tower = ItemTower(tcfg)
     if cfg.idf_init and featurizer.n_docs:
         def idf(df: list[int]) -> torch.Tensor:  # smoothed log-IDF, as sklearn's TfidfVectorizer
@@ -288,6 +285,13 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
         _checkpoint(out, tower, head, opt, featurizer, cfg, step, epoch, best_val, history, t_train, stopped)
     log(f"stopped by {stopped} after {step} steps, {time.perf_counter() - t_train:.0f}s; model in {out}")
     return out
+
+
+def _tower_config(cfg: TrainConfig, **sizes: Any) -> TowerConfig:
+    """The model knobs of TrainConfig (those named like a TowerConfig field: d_model, pool, dropouts...) plus the
+    sizes only the fitted featurizer knows. A knob added to both dataclasses reaches the tower without a copy here."""
+    knobs = {f.name: getattr(cfg, f.name) for f in fields(TowerConfig) if hasattr(cfg, f.name)}
+    return TowerConfig(**{**knobs, **sizes})
 
 
 def _teacher(items: Sequence[dict], train_idx: np.ndarray, cfg: TrainConfig,
