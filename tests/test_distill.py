@@ -112,3 +112,12 @@ def test_loss_plot_shows_the_distillation_term(tmp_path):
     assert "distillation" in meta["caption"]
     plain = loss_plot({k: v for k, v in hist.items() if k != "distill_loss"}, tmp_path / "plain.png")
     assert "distillation" not in plain["caption"]
+
+
+def test_distillation_with_too_few_items_says_so_and_trains(tmp_path, tiny_items):
+    cfg = TrainConfig(out=str(tmp_path), epochs=1, batch_size=32, d_model=16, n_heads=2, min_frequency=1,
+                      vocab_size=300, progress=False, distill_items=1)
+    logs = []
+    train_items(tiny_items, KFASHION, cfg, log=logs.append)
+    assert any("distillation off" in s for s in logs)
+    assert json.loads((tmp_path / "history.json").read_text())["distill_loss"] == []

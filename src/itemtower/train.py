@@ -76,7 +76,7 @@ class TrainConfig:
     distill_batch: int = 256  # teacher items per step (a second, un-augmented batch)
     distill_student_t: float = 0.05
     distill_teacher_t: float = 0.01  # e5 cosines of titles sit in 0.78-0.95: at 0.01, ~10 of 256 count
-    cache_dir: str | None = None  # where distillation keeps e5's vectors (default ~/.cache/itemtower) (default ~/.cache/itemtower)
+    cache_dir: str | None = None  # where distillation keeps e5's vectors (default ~/.cache/itemtower)
     progress: bool = True  # tqdm bar
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,9 +258,11 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
             lv = float(c_loss.detach())  # the contrastive part: comparable with the validation loss
             ep_losses.append(lv)
             history["step"].append(step), history["loss"].append(lv), history["lr"].append(opt.param_groups[0]["lr"])
-            bar.set_postfix(loss=f"{lv:.3f}", **({"distill": f"{history['distill_loss'][-1]:.3f}"}
-                                                 if teacher is not None else {}), lr=f"{opt.param_groups[0]['lr']:.1e}",
-                            items_s=f"{seen / (time.perf_counter() - t_ep):.0f}")
+            postfix = {"loss": f"{lv:.3f}", "lr": f"{opt.param_groups[0]['lr']:.1e}",
+                       "items_s": f"{seen / (time.perf_counter() - t_ep):.0f}"}
+            if teacher is not None:
+                postfix["distill"] = f"{history['distill_loss'][-1]:.3f}"
+            bar.set_postfix(postfix)
             if cfg.max_minutes and time.perf_counter() - t_train > 60 * cfg.max_minutes:
                 stopped = "time budget"
                 break
@@ -295,10 +297,13 @@ def _tower_config(cfg: TrainConfig, **sizes: Any) -> TowerConfig:
 
 
 def _teacher(items: Sequence[dict], train_idx: np.ndarray, cfg: TrainConfig,
-             log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
+             log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray] | None:
     """(rows, vectors): a seeded sample of `distill_items` training items and e5's vectors of their titles (every
-    valid item has one), encoded once and cached (text_encoders.e5_encoder)."""
+    valid item has one), encoded once and cached (text_encoders.e5_encoder). None when fewer than two items."""
     n = min(cfg.distill_items, len(train_idx))
+    if n < 2:
+        log(f"distillation off: {n} training item(s), it compares items with each other")
+        return None
     rows = np.sort(np.random.default_rng(cfg.seed + 3).choice(train_idx, size=n, replace=False))
     texts = [str(items[i].get("title") or "") for i in rows]
     t0 = time.perf_counter()
