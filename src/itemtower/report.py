@@ -175,6 +175,13 @@ def _epoch_end_steps(losses: Sequence[float], epoch_train: Sequence[float | None
     return [n * (i + 1) / e for i in range(e)]
 
 
+def _trailing_mean(y: np.ndarray, w: int) -> np.ndarray:
+    """Mean of the last w values at each position (fewer at the start)."""
+    cs = np.concatenate([[0.0], np.cumsum(y)])
+    lo = np.maximum(np.arange(1, len(y) + 1) - w, 0)
+    return (cs[1:] - cs[lo]) / (np.arange(1, len(y) + 1) - lo)
+
+
 def loss_plot(history: Mapping[str, Any], path: str | Path) -> dict[str, Any] | None:
     """history.json -> PNG of the per-step loss (faint), its moving average, and the per-epoch val loss."""
     loss = [float(x) for x in history.get("loss") or []]
@@ -183,9 +190,7 @@ def loss_plot(history: Mapping[str, Any], path: str | Path) -> dict[str, Any] | 
     steps = np.asarray(history.get("step") or range(1, len(loss) + 1), dtype=np.float64)[: len(loss)]
     y = np.asarray(loss, dtype=np.float64)
     w = int(np.clip(len(y) // 20, min(5, max(1, len(y) // 3)), 200))
-    cs = np.concatenate([[0.0], np.cumsum(y)])
-    lo = np.maximum(np.arange(1, len(y) + 1) - w, 0)
-    smooth = (cs[1:] - cs[lo]) / (np.arange(1, len(y) + 1) - lo)  # trailing mean over the last w steps
+    smooth = _trailing_mean(y, w)
 
     fig = _figure(8, 4.5)
     ax = fig.add_subplot()
@@ -204,8 +209,7 @@ def loss_plot(history: Mapping[str, Any], path: str | Path) -> dict[str, Any] | 
         ax.plot(xs, vs, "o-", color="tab:orange", linewidth=1.5, markersize=5, label="validation loss, end of epoch")
     dist = np.asarray([float(x) for x in history.get("distill_loss") or []][: len(y)], dtype=np.float64)
     if len(dist) == len(y):  # a distilled run (train --distill-items): the teacher term, on the same steps
-        dc = np.concatenate([[0.0], np.cumsum(dist)])
-        ax.plot(steps, (dc[1:] - dc[lo]) / (np.arange(1, len(y) + 1) - lo), color="tab:green", linewidth=2,
+        ax.plot(steps, _trailing_mean(dist, w), color="tab:green", linewidth=2,
                 label=f"distillation KL(e5 || h), trailing mean of {w} steps")
     ax.set_title("Training loss (NT-Xent on z)" + (" and distillation (on h)" if len(dist) == len(y) else ""))
     ax.set_xlabel("optimizer step")
