@@ -22,14 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 
-def teacher_rows(n_items: int, cfg: dict) -> np.ndarray:
-    """The item rows `train._teacher` drew (same permutation, split and seeds as train_items)."""
-    n_val = min(2000, int(n_items * cfg["val_frac"])) if n_items >= 200 else 0
-    train_idx = np.random.default_rng(cfg["seed"]).permutation(n_items)[n_val:]
-    n = min(cfg["distill_items"], len(train_idx))
-    return np.sort(np.random.default_rng(cfg["seed"] + 3).choice(train_idx, size=n, replace=False))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, action="append", required=True)
@@ -42,6 +34,7 @@ def main() -> None:
     from itemtower.adapters import musinsa
     from itemtower.artifacts import Embedder
     from itemtower.evaluate import score_embeddings
+    from itemtower.train import split_rows, teacher_rows
 
     items = musinsa.convert(DATA / "musinsa").items
     labels_all = {f: [(it["std"].pop(f, None) or [None])[0] for it in items] for f in HIDDEN_ANSWER_KEYS["musinsa"]}
@@ -54,7 +47,9 @@ def main() -> None:
     e5 = te.cached(name, titles, None, args.cache_dir, log=None)
     for model_dir in args.model:
         cfg = json.loads((model_dir / "train_config.json").read_text())
-        taught = set(teacher_rows(len(items), cfg).tolist()) if cfg.get("distill_items") else set()
+        _, train_idx = split_rows(len(items), cfg["val_frac"], cfg["seed"])  # as train_items drew them
+        taught = set(teacher_rows(train_idx, cfg["distill_items"], cfg["seed"]).tolist()) \
+            if cfg.get("distill_items") else set()
         keep = np.array([i not in taught for i in sel])
         sub = [items[i] for i in sel[keep]]
         labels = {"category_sub": [labels_all["category_sub"][i] for i in sel[keep]]}

