@@ -38,5 +38,14 @@ test: install
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
+# Serve an already trained model (make demo trains one): ITEMTOWER_MODEL=$(DEMO_DIR).
+serve: install
+	ITEMTOWER_MODEL=$(DEMO_DIR) $(BIN)/uvicorn main:app --host $(HOST) --port $(PORT)
+
+# The quality benchmark (needs ../shared/data); other benchmarks: see BENCHMARKS.md for each command.
+bench: install
+	$(BIN)/pip install --quiet $(FIND_LINKS) -e '.[test,bench]'
+	$(BIN)/python benchmarks/quality.py --catalog myntra --minutes 8 --out runs/bench/myntra
+
 clean:
 	rm -rf runs .pytest_cache

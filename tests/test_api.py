@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from fakes import SMALL_SCHEMA, FakeEmbedder, catalog
+from fakes import SMALL_SCHEMA, FakeEmbedder, _bucket, catalog
 from itemtower.index import FaissIndex
 from itemtower.serve.app import create_app
 from itemtower.serve.settings import Settings
@@ -121,8 +121,19 @@ def test_embed_returns_one_unit_vector_per_item_in_order(parts):
     assert data["dim"] == 64 and len(data["embeddings"]) == 3 and data["warnings"] == []
     vecs = np.array(data["embeddings"], dtype=np.float32)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
-    expected = embedder.embed([{"title": "black fleece jacket"}, {"std": {"color": ["Red"]}}, {
-        **NEW_ITEM, "std": {k: [v] for k, v in NEW_ITEM["std"].items()}}])
+    # Worked out by hand from the fake's rule (one bucket per title word / std value, then L2): the route must
+    # hand the model the normalized items, in order, and return its rows unchanged.
+    def bag(tokens):
+        v = np.zeros(64, np.float32)
+        for t in tokens:
+            v[_bucket(t, 64)] += 1.0
+        return v / np.linalg.norm(v)
+
+    expected = np.stack([
+        bag(["black", "fleece", "jacket"]),
+        bag(["color=Red"]),
+        bag(["blue", "denim", "jacket", "category=01outer_02jacket", "color=Blue", "gender=both"]),
+    ])
     np.testing.assert_allclose(vecs, expected, rtol=1e-5)
     assert embedder.calls[0][1] == {"std": {"color": ["Red"]}}  # a single std value arrives as a list
 
