@@ -255,8 +255,9 @@ class FaissIndex:
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, directory: str | Path) -> None:
-        """Write index.faiss, items.jsonl and ids.json into `directory` (created if needed), each atomically."""
+    def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> None:
+        """Write index.faiss, items.jsonl and ids.json into `directory` (created if needed), each atomically.
+        `extra` keys go into ids.json (index/store.py keeps the write-ahead log's sequence number there)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         # A read lock is enough: saving does not change the index, it only must not overlap a mutation.
@@ -269,6 +270,7 @@ class FaissIndex:
                 "count": len(ids),
                 "ids": ids,
                 "int_ids": [self._int_of[s] for s in ids],
+                **(extra or {}),
             }
             tmp_index = d / (INDEX_FILE + ".tmp")
             faiss.write_index(self._index, str(tmp_index))
