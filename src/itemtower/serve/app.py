@@ -17,13 +17,15 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from itemtower import __version__
 from itemtower.index import FaissIndex
 from itemtower.serve.deps import EmbedderLike, ServiceState
 from itemtower.serve.metrics import Metrics, MetricsMiddleware
-from itemtower.serve.routes import embed, items, search, service
+from itemtower.serve.docs import add_offline_docs
+from itemtower.serve.routes import embed, items, page, search, service
 from itemtower.serve.settings import Settings
 from itemtower.serve.validation import ApiError, problems_from_pydantic, summary
 
@@ -194,11 +196,15 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: add_offline_docs below, from packaged files (no CDN)
+        redoc_url=None,
     )
     app.state.metrics = metrics
 
-    for module in (service, embed, items, search):
+    for module in (service, embed, items, search, page):
         app.include_router(module.router)
+    app.mount(page.STATIC_URL, StaticFiles(directory=page.STATIC_DIR), name="static")  # the page at /
+    add_offline_docs(app)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

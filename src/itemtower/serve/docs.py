@@ -1,0 +1,67 @@
+"""/docs (Swagger UI) and /redoc from files in an installed package, so they render on an air-gapped machine.
+
+FastAPI's own doc pages load swagger-ui-bundle.js, its CSS and redoc.standalone.js from a CDN: offline, /docs is a
+blank page. The pinned `fastapi-offline` package ships those files (Swagger UI 5, which reads OpenAPI 3.1, and
+ReDoc 2); here they are mounted under DOCS_ASSETS and the pages are FastAPI's own HTML pointed at them. The app is
+built with `docs_url=None, redoc_url=None` and calls `add_offline_docs`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+__all__ = ["DOCS_ASSETS", "ASSETS_DIR", "add_offline_docs"]
+
+DOCS_ASSETS = "/docs-assets"  # URL prefix of the Swagger UI / ReDoc files
+ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"  # swagger-ui-bundle.js, swagger-ui.css, ...
+
+# Swagger UI's defaults, minus the one that reaches out: validatorUrl=None stops the badge that asks
+# validator.swagger.io about the spec.
+_SWAGGER_PARAMETERS = {"validatorUrl": None, "displayRequestDuration": True}
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """Mount the packaged assets and add GET /docs, /docs/oauth2-redirect and /redoc (none in the schema)."""
+    if not (ASSETS_DIR / "swagger-ui-bundle.js").is_file():
+        raise RuntimeError(f"the Swagger UI files are missing from {ASSETS_DIR}: reinstall the pinned "
+                           "fastapi-offline (`pip install -e .`)")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    def root(request: Request) -> str:
+        return request.scope.get("root_path", "")  # behind a proxy that mounts the app under a prefix
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        r = root(request)
+        return get_swagger_ui_html(
+            openapi_url=r + openapi_url,
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=r + redirect_url,
+            swagger_js_url=f"{r}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{r}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{r}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters=_SWAGGER_PARAMETERS,
+        )
+
+    @app.get(redirect_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        r = root(request)
+        return get_redoc_html(
+            openapi_url=r + openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{r}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{r}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )

@@ -1,0 +1,90 @@
+"""The page for people at `/` (plain HTML + one vanilla script from serve/static/, no build step) and the read-only
+GET /schema it fills its filter dropdowns from.
+
+The page talks to the public API only (/schema, /items/{id}/similar, /search, /items/{id}/explain, PUT
+/items/{id}), so anything it shows can be reproduced with curl. /schema lists, per STD field, the closed
+vocabulary of the model's schema, or for an open field the values that the indexed items hold most often.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from itemtower.serve.deps import EmbedderDep, IndexDep
+from itemtower.serve.schemas import ErrorResponse
+
+__all__ = ["router", "STATIC_DIR", "STATIC_URL"]
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"  # index.html, page.js, page.css
+STATIC_URL = "/static"  # where create_app mounts STATIC_DIR
+
+router = APIRouter(tags=["page"])
+
+_SCAN_ITEMS = 5000  # items read to find an open field's values: bounded, so /schema stays fast at any index size
+_TOP_VALUES = 100  # values listed per open field
+_CACHE_SECONDS = 30.0
+_cache: dict[int, tuple[float, int, dict[str, list[str]]]] = {}  # id(index) -> (when, len, values per field)
+
+
+class StdFieldOut(BaseModel):
+    name: str
+    values: list[str] = Field(description="the vocabulary (closed field) or the most frequent indexed values (open)")
+    closed: bool = Field(description="true: the schema lists every value; false: open, other values are allowed")
+
+
+class SchemaResponse(BaseModel):
+    name: str
+    std_fields: list[StdFieldOut]
+    re_fields: list[str]
+    n_items: int = Field(description="items in the index")
+
+
+@router.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    """The page itself; its script and style are under /static."""
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+def _indexed_values(index: Any, fields: list[str]) -> dict[str, list[str]]:
+    """The most frequent values of `fields` among the first _SCAN_ITEMS indexed items (cached for a while)."""
+    if not fields:
+        return {}
+    hit = _cache.get(id(index))
+    if hit is not None and hit[1] == len(index) and time.monotonic() - hit[0] < _CACHE_SECONDS:
+        return hit[2]
+    counts: dict[str, Counter] = {f: Counter() for f in fields}
+    for n, item_id in enumerate(index.ids()):
+        if n >= _SCAN_ITEMS:
+            break
+        std = (index.get(item_id) or {}).get("std") or {}
+        for f in fields:
+            counts[f].update(v for v in std.get(f) or () if isinstance(v, str))
+    out = {f: sorted(v for v, _ in c.most_common(_TOP_VALUES)) for f, c in counts.items()}
+    _cache.clear()  # one index per app: keep one entry
+    _cache[id(index)] = (time.monotonic(), len(index), out)
+    return out
+
+
+@router.get(
+    "/schema",
+    response_model=SchemaResponse,
+    summary="The model's fields and their values (for filter dropdowns)",
+    responses={503: {"model": ErrorResponse, "description": "no model loaded"}},
+)
+def schema(embedder: EmbedderDep, index: IndexDep) -> SchemaResponse:
+    """Per STD field, the values a filter can take: the schema's vocabulary for a closed field, else up to 100 of
+    the values the indexed items hold most often (from the first 5,000 items). And the RE (free-text) fields."""
+    s = embedder.schema
+    open_fields = [f for f, vocab in s.std_fields.items() if vocab is None]
+    seen = _indexed_values(index, open_fields)
+    fields = [StdFieldOut(name=f, values=list(vocab) if vocab is not None else seen.get(f, []),
+                          closed=vocab is not None)
+              for f, vocab in s.std_fields.items()]
+    return SchemaResponse(name=s.name, std_fields=fields, re_fields=list(s.re_fields), n_items=len(index))

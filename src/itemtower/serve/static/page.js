@@ -1,0 +1,252 @@
+// The itemtower page: plain DOM calls against the public API, no framework, no build step.
+// Every value from the API goes in through textContent or setAttribute, never innerHTML, so an item's title
+// cannot inject markup. URLs are relative, so the page also works behind a proxy that mounts the app under a prefix.
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const KEY_STORE = "itemtower.apiKey";
+const SHOWN_FIELDS = 6; // std attributes shown on a card
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.detail) || `HTTP ${status}`);
+    this.status = status;
+    this.errors = (body && Array.isArray(body.errors)) ? body.errors : [];
+  }
+}
+
+// fetch + JSON, with the service's error body ({detail, errors}) turned into an ApiError.
+async function api(method, path, { body, headers = {} } = {}) {
+  const init = { method, headers: { accept: "application/json", ...headers } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["content-type"] = "application/json";
+  }
+  let resp;
+  try {
+    resp = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, { detail: `could not reach the service (${e.message})` });
+  }
+  const text = await resp.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text }; }
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+const itemPath = (id) => "items/" + encodeURIComponent(id);
+
+function problemList(errors) {
+  if (!errors.length) return null;
+  return el("ul", {}, ...errors.map((p) =>
+    el("li", { text: `${p.item != null ? `item ${p.item}, ` : ""}${p.field}: ${p.message}` })));
+}
+
+function showError(err) {
+  const box = $("#error");
+  box.replaceChildren(el("strong", { text: err.status ? `Error ${err.status}: ` : "Error: " }),
+    document.createTextNode(err.message), problemList(err.errors || []) || "");
+  box.hidden = false;
+}
+
+function clearError() { $("#error").hidden = true; }
+
+// ------------------------------------------------------------------ schema -> filter dropdowns
+
+async function loadStatus() {
+  try {
+    const h = await api("GET", "health");
+    $("#status").textContent = h.model_loaded ? `${h.status} · ${h.n_items} items` : h.status;
+    if (h.message) $("#status").title = h.message;
+  } catch (e) { $("#status").textContent = "unreachable"; }
+}
+
+async function loadFilters() {
+  let schema;
+  try { schema = await api("GET", "schema"); } catch (e) { showError(e); return; }
+  const box = $("#filters");
+  box.replaceChildren();
+  for (const f of schema.std_fields) {
+    if (!f.values.length) continue;
+    const select = el("select", { id: `f-${f.name}`, "data-field": f.name },
+      el("option", { value: "", text: "any" }), ...f.values.map((v) => el("option", { value: v, text: v })));
+    box.append(el("label", { class: "filter" }, el("span", { text: f.name }), select));
+  }
+}
+
+function chosenFilters() {
+  const out = {};
+  for (const s of document.querySelectorAll("#filters select")) if (s.value) out[s.dataset.field] = s.value;
+  return out;
+}
+
+// ------------------------------------------------------------------ searching
+
+async function similarTo(id) {
+  $("#q-id").value = id;
+  const params = new URLSearchParams({ k: $("#q-k").value, ...chosenFilters() });
+  await run(`similar to ${id}`, () => api("GET", `${itemPath(id)}/similar?${params}`));
+}
+
+async function searchWords(words) {
+  const filters = chosenFilters();
+  const body = { item: { title: words || null, std: filters }, k: Number($("#q-k").value), filters };
+  await run(`search "${words}"`, () => api("POST", "search", { body }));
+}
+
+async function run(what, call) {
+  clearError();
+  $("#results-info").textContent = `${what}: searching...`;
+  try {
+    const data = await call();
+    renderResults(data, what);
+  } catch (e) {
+    $("#results-info").textContent = "";
+    $("#grid").replaceChildren();
+    showError(e);
+  }
+}
+
+function imageOf(item) {
+  // Only an http(s) URL or a path on this server: never javascript:, data: or a protocol-relative //host.
+  const src = typeof item.image === "string" ? item.image.trim() : "";
+  return /^https?:\/\//i.test(src) || (src.startsWith("/") && !src.startsWith("//")) ? src : null;
+}
+
+function card(item) {
+  const src = imageOf(item);
+  const attrs = Object.entries(item.std || {}).filter(([, v]) => v && v.length).slice(0, SHOWN_FIELDS);
+  return el("article", { class: "card", "data-id": item.id },
+    src ? el("img", { src, alt: item.title || item.id, loading: "lazy" }) : null,
+    el("div", { class: "score", title: "cosine similarity", text: Number(item.score).toFixed(3) }),
+    el("h3", { class: "title", text: item.title || "(no title)" }),
+    el("div", { class: "muted id", text: item.group ? `${item.id} · group ${item.group}` : item.id }),
+    el("dl", { class: "attrs" }, ...attrs.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v.join(", ") })])),
+    el("div", { class: "actions" },
+      el("button", { type: "button", class: "similar", text: "Similar" }),
+      el("button", { type: "button", class: "explain", text: "Explain" }),
+      el("button", { type: "button", class: "edit", text: "Edit" })));
+}
+
+function renderResults(data, what) {
+  const items = data.items || [];
+  $("#results-info").textContent = `${what}: ${items.length} result${items.length === 1 ? "" : "s"}`;
+  $("#grid").replaceChildren(...items.map(card));
+  if (data.warnings && data.warnings.length) {
+    $("#results-info").append(el("span", { class: "warn", text:
+      " (warnings: " + data.warnings.map((w) => `${w.field}: ${w.message}`).join("; ") + ")" }));
+  }
+}
+
+// ------------------------------------------------------------------ explanation
+
+async function explain(id) {
+  const panel = $("#explain");
+  $("#explain-id").textContent = id;
+  const body = $("#explain-body");
+  body.replaceChildren(el("p", { class: "muted", text: "loading..." }));
+  panel.hidden = false;
+  try {
+    const ex = await api("GET", `${itemPath(id)}/explain`);
+    body.replaceChildren(...explanation(ex));
+  } catch (e) {
+    body.replaceChildren(el("p", { class: "error", text: e.status ? `Error ${e.status}: ${e.message}` : e.message }));
+  }
+}
+
+function explanation(ex) {
+  if (!ex.fields || !ex.fields.length) {
+    return [el("p", { text: `This model (pool "${ex.pool}") has no attention queries to explain.` })];
+  }
+  return ex.fields.map((f) => el("section", { class: "field" },
+    el("h3", {}, el("span", { text: f.field }),
+      el("span", { class: "muted", text: ` = ${f.values.length ? f.values.join(", ") : "(none)"}` })),
+    el("p", { class: "muted", text: `attended to nothing: ${(100 * f.null_weight).toFixed(0)}%` }),
+    el("ul", { class: "tokens" }, ...f.tokens.map((t) => el("li", {},
+      el("span", { class: "bar", style: `width: ${Math.max(2, Math.round(100 * t.weight))}%` }),
+      el("span", { class: "token", text: t.token }),
+      el("span", { class: "muted", text: ` ${t.segment} ${(100 * t.weight).toFixed(1)}%` }))))));
+}
+
+// ------------------------------------------------------------------ add / edit
+
+async function edit(id) {
+  clearError();
+  try {
+    const item = await api("GET", itemPath(id));
+    delete item.id;
+    $("#e-id").value = id;
+    $("#e-body").value = JSON.stringify(item, null, 2);
+    $("#editor").scrollIntoView({ behavior: "smooth" });
+  } catch (e) { showError(e); }
+}
+
+async function save() {
+  const out = $("#edit-result");
+  out.className = "";
+  out.textContent = "saving...";
+  const id = $("#e-id").value.trim();
+  let item;
+  try {
+    item = JSON.parse($("#e-body").value);
+  } catch (e) {
+    out.className = "error";
+    out.textContent = `the item is not valid JSON: ${e.message}`;
+    return;
+  }
+  const key = $("#e-key").value;
+  sessionStorage.setItem(KEY_STORE, key);
+  try {
+    const r = await api("PUT", itemPath(id), { body: item, headers: key ? { "X-API-Key": key } : {} });
+    out.className = "ok";
+    out.textContent = `${r.created ? "added" : "replaced"} ${r.id}` +
+      (r.warnings.length ? ` (warnings: ${r.warnings.map((w) => `${w.field}: ${w.message}`).join("; ")})` : "");
+    loadStatus();
+  } catch (e) {
+    out.className = "error";
+    out.replaceChildren(document.createTextNode(e.status ? `Error ${e.status}: ${e.message}` : e.message),
+      problemList(e.errors) || "");
+  }
+}
+
+// ------------------------------------------------------------------ wiring
+
+function init() {
+  $("#e-key").value = sessionStorage.getItem(KEY_STORE) || "";
+  $("#by-id").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const id = $("#q-id").value.trim();
+    if (id) similarTo(id);
+  });
+  $("#by-words").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    searchWords($("#q-words").value.trim());
+  });
+  $("#edit-form").addEventListener("submit", (ev) => { ev.preventDefault(); save(); });
+  $("#explain-close").addEventListener("click", () => { $("#explain").hidden = true; });
+  $("#grid").addEventListener("click", (ev) => {
+    const button = ev.target.closest("button");
+    const id = button && button.closest(".card") && button.closest(".card").dataset.id;
+    if (!id) return;
+    if (button.classList.contains("similar")) similarTo(id);
+    else if (button.classList.contains("explain")) explain(id);
+    else if (button.classList.contains("edit")) edit(id);
+  });
+  loadStatus();
+  loadFilters();
+  document.body.dataset.ready = "true"; // the browser test waits for this
+}
+
+document.addEventListener("DOMContentLoaded", init);
