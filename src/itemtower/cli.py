@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Optional
 
@@ -85,6 +86,59 @@ def convert_musinsa(src: Path = typer.Option(..., help="folder with summary_*.cs
     _write_converted(musinsa.convert(src), out)
 
 
+@convert_app.command("table")
+def convert_table(src: Path = typer.Option(..., help="the shop's table: .csv, .tsv, .jsonl or .parquet"),
+                  map_file: Optional[Path] = typer.Option(None, "--map", help="TOML column map (see --suggest-map)"),
+                  suggest: Optional[Path] = typer.Option(None, "--suggest-map", help="write a suggested TOML map "
+                                                         "here, from the data, for you to edit"),
+                  out: Optional[Path] = typer.Option(None, help="output catalog JSONL (with --map)"),
+                  limit: int = typer.Option(20, help="problems to print")) -> None:
+    """A shop's own table -> JSONL through a column map: id, title, std, re, image, group columns, separators,
+    renames, number buckets. Without a map, --suggest-map proposes one. Bad rows are named by line and column."""
+    from itemtower.adapters import table, table_suggest
+
+    if (map_file is None) == (suggest is None):
+        _fail("give --map MAP.toml (convert) or --suggest-map MAP.toml (propose a map), not both or neither")
+    try:
+        if suggest is not None:
+            _, suggestions, problems = table_suggest.suggest_map(src, suggest)
+            roles = Counter(s.role for s in suggestions)
+            typer.echo(f"wrote a suggested map to {suggest}: " + ", ".join(f"{n} {r}" for r, n in roles.items())
+                       + "; check it, then: itemtower convert table --src "
+                       f"{src} --map {suggest} --out CATALOG.jsonl")
+            for p in problems[:limit]:
+                typer.echo(f"  {p}", err=True)
+            return
+        if out is None:
+            _fail("--map needs --out FILE.jsonl")
+        result = table.convert(src, table.load_map(map_file))
+    except (OSError, ValueError, ImportError) as e:
+        _fail(str(e))
+    result.write(out)
+    for p in result.problems[:limit]:
+        typer.echo(f"{p.severity}: {p}")
+    if len(result.problems) > limit:
+        typer.echo(f"... and {len(result.problems) - limit} more")
+    typer.echo(result.report().summary())
+    typer.echo(f"wrote {len(result.items)} items to {out}")
+
+
+def _echo_decisions(schema) -> None:
+    """What infer_schema kept and left out, one line per field (nothing for a hand-written schema)."""
+    import textwrap
+
+    if not schema.decisions:
+        return
+    dropped = [d for d in schema.decisions if d.action == "dropped"]
+    kept = [d for d in schema.decisions if d.action != "dropped"]
+    typer.echo(f"fields: {len(kept)} kept, {len(dropped)} left out (they carry no similarity):")
+    for d in dropped:
+        typer.echo(f"  {d}")
+    kept_text = ", ".join(f"{d.field} ({d.n_distinct:,})" for d in kept)
+    typer.echo(textwrap.fill(f"kept (distinct values): {kept_text}", 116, initial_indent="  ",
+                             subsequent_indent="    "))
+
+
 @app.command()
 def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.Option(None),
              limit: int = typer.Option(50, help="problems to print")) -> None:
@@ -100,6 +154,10 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
     if len(report.problems) > limit:
         typer.echo(f"... and {len(report.problems) - limit} more")
     typer.echo(report.summary())
+    if schema is None:  # what `train` would infer: which fields it keeps and which it leaves out, and why
+        from itemtower.schema import infer_schema
+
+        _echo_decisions(infer_schema(report.items))
     raise typer.Exit(1 if report.n_errors else 0)
 
 
@@ -130,6 +188,7 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
         _fail(f"--pool must be query+text, text or query, not {pool!r}")
     report = _read(catalog)
     sch = Schema.load(schema) if schema else infer_schema(report.items)
+    _echo_decisions(sch)
     try:
         cfg = TrainConfig(catalog=str(catalog), out=str(out), schema=str(schema) if schema else None, fast=fast,
                           max_minutes=max_minutes, epochs=epochs, seed=seed, batch_size=batch_size,

@@ -208,8 +208,9 @@ def _decide(name: str, values: list[str], n_items: int, ids_copied: int, text: b
         return decision("dropped", f"free numeric values: {distinct:,} distinct numbers of {n_vals:,}; bucket "
                                    "them (convert table: buckets = [...]) to use them")
     if numeric:
-        return decision("kept", f"{distinct:,} repeated numbers, kept as categories (codes, a price ladder, sizes)")
-    return decision("kept", f"{distinct:,} values")
+        return decision("kept", f"{distinct:,} repeated number{'s' * (distinct != 1)}: categories (codes, price "
+                                "points, sizes)")
+    return decision("kept", f"{distinct:,} value{'s' * (distinct != 1)}")
 
 
 def infer_schema(items: Iterable[dict[str, Any]], name: str = "inferred") -> Schema:
