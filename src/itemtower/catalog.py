@@ -155,6 +155,9 @@ def normalize_item(obj: dict[str, Any]) -> dict[str, Any]:
         elif key == "group":
             if value is not None:
                 out["group"] = str(value)
+        elif key == "image":  # a photo path or URL (itemtower.images); a bad value was warned about: no photo
+            if isinstance(value, str) and value.strip():
+                out["image"] = value.strip()
         else:
             out[key] = value
     return out
@@ -209,6 +212,12 @@ class _Checker:
         # group: optional; a scalar id of a product family
         if obj.get("group") is not None and not _is_id(obj["group"]):
             add("group", obj["group"], f"group must be a string or an integer, not {type(obj['group']).__name__}")
+
+        # image: optional; a file path or an http(s) URL. A bad one is a warning: the item is kept without a photo
+        # (whether the file exists and is an image: itemtower.images.check, run by `validate`)
+        if obj.get("image") is not None and not (isinstance(obj["image"], str) and obj["image"].strip()):
+            add("image", obj["image"], "image must be a non-empty string (a file path or an http(s) URL); "
+                "the item is kept without a photo", WARNING)
 
         self._check_std(obj.get("std"), "std" in obj, add)
         self._check_re(obj.get("re"), "re" in obj, add)

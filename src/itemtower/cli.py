@@ -65,14 +65,19 @@ def convert_myntra(src: Path = typer.Option(..., help="folder with myntra_appare
                    with_groups: bool = typer.Option(False, help="put colour-variant groups into `group` "
                                                     "(supervised; keep off for self-supervised benchmarks)"),
                    product_fields: bool = typer.Option(True, help="price point (std) and variantName (re) as "
-                                                       "features; --no-product-fields = the first adapter's items")
+                                                       "features; --no-product-fields = the first adapter's items"),
+                   images: Optional[Path] = typer.Option(None, help="folder of <id>.jpg photos: fills `image` "
+                                                         "for the styles that have one")
                    ) -> None:
     """Myntra apparel -> JSONL; colour-variant pairs -> OUT.pairs.tsv (the evaluation answer key)."""
     from itemtower.adapters import myntra
 
     if not src.is_dir():
         _fail(f"source folder not found: {src}")
-    _write_converted(myntra.convert(src, with_groups=with_groups, product_fields=product_fields), out)
+    if images is not None and not images.is_dir():
+        _fail(f"images folder not found: {images}")
+    _write_converted(myntra.convert(src, with_groups=with_groups, product_fields=product_fields,
+                                    images_dir=images), out)
 
 
 @convert_app.command("musinsa")
@@ -141,7 +146,10 @@ def _echo_decisions(schema) -> None:
 
 @app.command()
 def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.Option(None),
-             limit: int = typer.Option(50, help="problems to print")) -> None:
+             limit: int = typer.Option(50, help="problems to print"),
+             check_images: bool = typer.Option(True, help="warn about `image` files that are missing, unreadable "
+                                               "or not images (the item is kept, without a photo)"),
+             allow_urls: bool = typer.Option(False, help="with --check-images: fetch http(s) `image` URLs")) -> None:
     """Check a catalog: every bad record with line, field and value. Exit 1 if any record would be skipped."""
     from itemtower.catalog import read_catalog
     from itemtower.schema import Schema
@@ -149,6 +157,10 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
     if not catalog.exists():
         _fail(f"catalog not found: {catalog}")
     report = read_catalog(catalog, Schema.load(schema) if schema else None)
+    if check_images:
+        from itemtower.images.check import image_problems
+
+        report.problems.extend(image_problems(report.items, catalog, allow_urls=allow_urls))
     for p in report.problems[:limit]:
         typer.echo(str(p))
     if len(report.problems) > limit:
@@ -357,6 +369,12 @@ def serve(model: Path = typer.Option(Path("runs/demo")), host: str = typer.Optio
 
     typer.echo(f"serving {model} at http://{host}:{port}/docs (Ctrl+C stops)")
     uvicorn.run(create_app(), host=host, port=port)
+
+
+# `itemtower images` lives in its package (typer only at import; the work is imported lazily), listed last.
+from itemtower.images.cli import images as _images_command  # noqa: E402
+
+app.command("images")(_images_command)
 
 
 if __name__ == "__main__":

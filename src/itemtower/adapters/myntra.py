@@ -15,6 +15,8 @@ Output items:
 - extras (kept, never features): price, year, variantName.
 Pairs: the retailer's `colour_variant_styleids` (the same product in another colour), as unordered unique pairs of
 ids that are both in the catalog. `with_groups=True` also sets `group` to the connected component of that graph.
+Photos: with `images_dir`, `image` = the absolute path of `<images_dir>/<id>.jpg` for every style that has one
+(../shared/data/myntra_images/images holds 5,353 of them); styles without a photo get no `image`.
 """
 
 from __future__ import annotations
@@ -160,17 +162,20 @@ def _price_point(value: Any) -> str | None:
     return str(int(f)) if f == int(f) else f"{f:g}"
 
 
-def convert(src_dir: str | Path, with_groups: bool = False, product_fields: bool = True) -> ConvertResult:
+def convert(src_dir: str | Path, with_groups: bool = False, product_fields: bool = True,
+            images_dir: str | Path | None = None) -> ConvertResult:
     """Convert the Myntra files in `src_dir` (see the module docstring). Bad lines are Problems, never crashes.
 
     `product_fields`: map price (std) and variantName (re) to features; False = the first adapter's items.
+    `images_dir`: a folder of `<id>.jpg` photos; each style with one gets `image` (its absolute path).
 
-    Raises FileNotFoundError if `src_dir` has no styles files.
+    Raises FileNotFoundError if `src_dir` has no styles files, or `images_dir` is given and is not a folder.
     """
     src = Path(src_dir)
     style_files = _parts(src, "styles")
     if not style_files:
         raise FileNotFoundError(f"no Myntra styles files (*styles_part*.jsonl) in {src}")
+    photos = _photos(images_dir) if images_dir is not None else {}
     problems: list[Problem] = []
     items: dict[str, dict[str, Any]] = {}  # insertion-ordered: file order, line order
     variants: dict[str, list[Any]] = {}
@@ -224,8 +229,22 @@ def convert(src_dir: str | Path, with_groups: bool = False, product_fields: bool
     for it in items.values():
         if not it["re"]:
             del it["re"]
+        if it["id"] in photos:
+            it["image"] = photos[it["id"]]
         out.append(it)
     return ConvertResult(items=out, pairs=pairs, problems=problems)
+
+
+def _photos(images_dir: str | Path) -> dict[str, str]:
+    """id -> absolute path of `<id>.jpg` (or .jpeg / .png) in `images_dir`."""
+    d = Path(images_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"images folder not found: {d}")
+    out: dict[str, str] = {}
+    for p in sorted(d.iterdir()):
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.is_file():
+            out.setdefault(p.stem, str(p.resolve()))
+    return out
 
 
 def _components(pairs: list[tuple[str, str]]) -> dict[str, str]:
