@@ -128,7 +128,8 @@ def test_concurrent_appends_get_distinct_sequence_numbers_and_all_land(tmp_path)
 
 
 def test_truncate_through_keeps_only_later_records(tmp_path):
-    """After a snapshot at seq 3, the log holds 4.. only, and appending continues after it."""
+    """After a snapshot at seq 3, the log holds a mark at 3 (the numbering's floor) and 4.., and appending
+    continues after it."""
     path = tmp_path / "wal.jsonl"
     wal = WriteAheadLog(path, next_seq=1)
     for i in range(5):
@@ -136,7 +137,8 @@ def test_truncate_through_keeps_only_later_records(tmp_path):
     assert wal.truncate_through(3) == 2
     wal.append("delete", ["5"])
     wal.close()
-    assert [r.seq for r in read_log(path).records] == [4, 5, 6]
+    assert [(r.seq, r.op) for r in read_log(path).records] == [(3, "mark"), (4, "delete"), (5, "delete"),
+                                                              (6, "delete")]
     assert not (tmp_path / "wal.jsonl.tmp").exists()
 
 

@@ -317,15 +317,21 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
 
 @app.command()
 def index(model: Path = typer.Option(...), catalog: Path = typer.Option(...)) -> None:
-    """Embed the catalog into MODEL/index (ids, vectors, items), which the service loads."""
+    """Embed the catalog into MODEL/index (ids, vectors, items), which the service loads; any earlier writes
+    (the write-ahead log) are replaced. Refused while a service writes that index."""
     from itemtower.index import FaissIndex
+    from itemtower.index.lock import DirectoryLocked
+    from itemtower.index.store import write_fresh_snapshot
 
     emb_model = _load_model(model)
     report = _read(catalog)
     vecs = emb_model.embed(report.items, progress=True)
     idx = FaissIndex(vecs.shape[1])
     idx.upsert([it["id"] for it in report.items], vecs, report.items)
-    idx.save(model / "index")
+    try:
+        write_fresh_snapshot(model / "index", idx)  # a snapshot with an empty write-ahead log
+    except DirectoryLocked as e:
+        _fail(str(e))
     typer.echo(f"indexed {len(idx)} items into {model / 'index'}")
 
 

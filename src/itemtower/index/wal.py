@@ -4,6 +4,8 @@ A line is a JSON object whose last key is its checksum, e.g.
 
     {"seq": 7, "op": "upsert", "ids": ["a"], "items": [{...}], "dim": 32, "vectors": "<base64 float32>", "crc": "1c291ca3"}
     {"seq": 8, "op": "delete", "ids": ["a"], "crc": "0b1e4f22"}
+    {"seq": 6, "op": "mark", "ids": [], "crc": "..."}   first line after a cut: no operation; it keeps the
+                                                         numbering above what the cut snapshot holds
 
 `crc` is the CRC-32 of the line's UTF-8 bytes with `,"crc":"........"` cut out (so the check is on bytes, not on
 a re-serialisation). Vectors are logged (base64 of little-endian float32, N x D) so that replay gives back the very
@@ -44,7 +46,7 @@ class UnstorableError(ValueError):
 
 @dataclass
 class LogRecord:
-    """One logged operation: `op` is "upsert" (ids, items, vectors (N, D)) or "delete" (ids)."""
+    """One logged operation: `op` is "upsert" (ids, items, vectors (N, D)), "delete" (ids) or "mark" (none)."""
 
     seq: int
     op: str
@@ -95,7 +97,7 @@ def _decode_line(line: bytes) -> LogRecord:
         raise ValueError("checksum mismatch")
     obj = json.loads(data.decode("utf-8"))
     op, ids = obj["op"], [str(i) for i in obj["ids"]]
-    if op == "delete":
+    if op in ("delete", "mark"):
         return LogRecord(seq=int(obj["seq"]), op=op, ids=ids)
     if op != "upsert":
         raise ValueError(f"unknown op {op!r}")
@@ -119,7 +121,8 @@ def read_log(path: str | Path) -> LogReadResult:
     entries = [(line, True) for line in pieces[:-1]] + ([(pieces[-1], False)] if pieces[-1] else [])
     records: list[LogRecord] = []
     warnings: list[str] = []
-    good_bytes = offset = last_seq = 0
+    good_bytes = offset = 0
+    last_seq = -1  # a "mark" may carry seq 0
     corrupt = False
     for lineno, (line, has_newline) in enumerate(entries, 1):
         offset += len(line) + has_newline
@@ -241,8 +244,10 @@ class WriteAheadLog:
     def truncate_through(self, seq: int) -> int:
         """Drop the records with sequence numbers <= seq (they are in a durable snapshot). Returns how many stay.
 
-        The kept records are written to a new file, fsync'ed and renamed over the log, so a crash leaves either the
-        old log or the new one. Appends wait meanwhile (the log is short: a snapshot's worth of operations).
+        The new log starts with a "mark" record at `seq`, so the numbering never restarts below it (a broken
+        snapshot cannot be read for its seq). The kept records are written to a new file, fsync'ed and renamed
+        over the log, so a crash leaves either the old log or the new one. Appends wait meanwhile (the log is
+        short: a snapshot's worth of operations).
         """
         with self._cond:
             while self._syncing:
@@ -252,6 +257,7 @@ class WriteAheadLog:
             keep = [r for r in result.records if r.seq > seq]
             tmp = self.path.with_name(self.path.name + ".tmp")
             with open(tmp, "wb") as f:
+                f.write(encode_record(seq, "mark", []))
                 for r in keep:
                     f.write(encode_record(r.seq, r.op, r.ids, r.items, r.vectors))
                 f.flush()

@@ -2,8 +2,9 @@
 
 `create_app(settings, embedder, index)` builds a fresh app: nothing is loaded at import time, so tests build as
 many apps as they like with a fake embedder, and `main.py` builds the real one. The lifespan loads the model and
-the index from `settings.model_dir` (unless they were passed in) and, on shutdown, saves the index if PUT/DELETE
-changed it. Without a model the app still starts: /health says how to train one and the model routes answer 503.
+the index from `settings.model_dir` (unless they were passed in): a snapshot plus a write-ahead log that makes
+every acknowledged write durable (index/store.py); on shutdown, a last snapshot. Without a model the app still
+starts: /health says how to train one and the model routes answer 503.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from itemtower.index import FaissIndex
 from itemtower.serve.deps import EmbedderLike, ServiceState
 from itemtower.serve.metrics import Metrics, MetricsMiddleware
 from itemtower.serve.docs import add_offline_docs
-from itemtower.serve.routes import embed, items, page, search, service
+from itemtower.serve.routes import batch, embed, items, page, search, service
 from itemtower.serve.settings import Settings
 from itemtower.serve.validation import ApiError, problems_from_pydantic, summary
 
@@ -86,34 +87,23 @@ def _load(settings: Settings, embedder: EmbedderLike | None, index: FaissIndex |
         state.index = index
         return state
 
-    index_dir = model_dir / "index"
-    build_hint = f"`itemtower index --model {model_dir} --catalog FILE` or PUT /items/{{id}}"
-    try:
-        state.index = FaissIndex.load(index_dir)
-        state.index_dir = index_dir
-    except FileNotFoundError as e:
-        state.warnings.append(f"no index ({e}): similar and search return nothing until items are added with "
-                              f"{build_hint}")
-        state.index = FaissIndex(state.embedder.dim)
-        state.index_dir = index_dir
-    except ValueError as e:
-        # Not saved over on shutdown (index_dir stays None): the broken files may still be worth a look.
-        state.warnings.append(f"the index at {index_dir} is broken and was not loaded ({e}); serving an empty "
-                              f"index that will not be saved; rebuild with {build_hint}")
-        state.index = FaissIndex(state.embedder.dim)
-    else:
-        if state.index.dim != state.embedder.dim:
-            state.warnings.append(f"the index at {index_dir} holds vectors of dimension {state.index.dim}, the "
-                                  f"model makes {state.embedder.dim}: it is from another model; rebuild with "
-                                  f"{build_hint}")
-            state.index = FaissIndex(state.embedder.dim)
-            state.index_dir = None
-    for w in state.warnings:
-        log.warning(w)
+    # The directory's snapshot + write-ahead log, locked against a second writer (index/store.py); a broken or
+    # missing snapshot is a warning, a second writer (DirectoryLocked) stops the start-up.
+    from itemtower.index.store import DurableIndex
+
+    state.store = DurableIndex.open(model_dir / "index", state.embedder.dim,
+                                    every_ops=settings.snapshot_every_ops,
+                                    every_seconds=settings.snapshot_every_seconds,
+                                    build_hint=f"`itemtower index --model {model_dir} --catalog FILE`")
+    state.store.warnings[0:0] = state.warnings  # one list: /health also shows what the store finds later
+    state.index, state.index_dir, state.warnings = state.store.index, state.store.directory, state.store.warnings
     return state
 
 
 def _save_if_changed(state: ServiceState) -> None:
+    if state.store is not None:  # a last snapshot if anything changed; every write is in the log already
+        state.store.close()
+        return
     if not state.changed or state.index is None:
         return
     if state.index_dir is None:
@@ -201,7 +191,7 @@ def create_app(
     )
     app.state.metrics = metrics
 
-    for module in (service, embed, items, search, page):
+    for module in (service, embed, batch, items, search, page):
         app.include_router(module.router)
     app.mount(page.STATIC_URL, StaticFiles(directory=page.STATIC_DIR), name="static")  # the page at /
     add_offline_docs(app)

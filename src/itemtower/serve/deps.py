@@ -54,6 +54,7 @@ class ServiceState:
     warnings: list[str] = field(default_factory=list)  # the model works, but something is off (e.g. no index)
     index_dir: Path | None = None  # where the index is saved on shutdown; None: the caller owns the index
     changed: bool = False  # PUT/DELETE happened since the index was loaded
+    store: Any = None  # index.store.DurableIndex when the index is the model directory's (writes go through it)
 
 
 def get_state(request: Request) -> ServiceState:

@@ -14,7 +14,8 @@ class Settings(BaseSettings):
     """Where the model is and the service's limits.
 
     Environment: ITEMTOWER_MODEL (model_dir), ITEMTOWER_API_KEY, ITEMTOWER_MAX_BATCH, ITEMTOWER_MAX_K,
-    ITEMTOWER_MAX_BODY_BYTES. Keyword arguments (`Settings(model_dir=...)`) override the environment.
+    ITEMTOWER_MAX_BODY_BYTES, ITEMTOWER_SNAPSHOT_EVERY_OPS, ITEMTOWER_SNAPSHOT_EVERY_SECONDS. Keyword arguments
+    (`Settings(model_dir=...)`) override the environment.
     """
 
     model_config = SettingsConfigDict(env_prefix="ITEMTOWER_", populate_by_name=True, extra="ignore")
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
         description="trained model directory (manifest.json, tower_*.pth, ...; the index in its index/ subfolder)",
     )
     api_key: str | None = Field(None, description="when set, PUT and DELETE require the header X-API-Key")
-    max_batch: int = Field(256, ge=1, description="most items per POST /embed")
+    max_batch: int = Field(256, ge=1, description="most items per POST /embed and per PUT /items (a batch write)")
     max_k: int = Field(100, ge=1, description="most results per similar/search request")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest accepted request body")
+    snapshot_every_ops: int = Field(1000, ge=1, description="snapshot the index (and cut the write-ahead log) after "
+                                    "this many writes")
+    snapshot_every_seconds: float = Field(60.0, gt=0, description="... or this many seconds after a write")

@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from itemtower.index import FaissIndex
+from itemtower.serve import writes
 from itemtower.serve.deps import EmbedderDep, IndexDep, SettingsDep, StateDep, require_api_key
 from itemtower.serve.schemas import ErrorResponse, ItemIn, ItemOut, ProblemOut, SimilarItem, SimilarResponse, \
     UpsertResponse
@@ -137,9 +138,7 @@ def put_item(
     body.id = item_id
     [item], warnings = check_items([body], embedder.schema, partial=False, numbered=False)
     vector = embedder.embed([item])  # (1, D)
-    created = item_id not in index
-    index.upsert([item_id], vector, [item])
-    state.changed = True
+    [created] = writes.upsert(state, [item_id], vector, [item])  # logged and fsync'ed before the answer
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return UpsertResponse(id=item_id, created=created, item=index.get(item_id), warnings=warnings)
 
@@ -154,7 +153,6 @@ def put_item(
 )
 def delete_item(item_id: str, index: IndexDep, state: StateDep) -> Response:
     """Remove the item from the index (204), or 404 if it is not there."""
-    if not index.delete(item_id):
+    if not writes.delete(state, item_id):
         raise _not_found(item_id, index)
-    state.changed = True
     return Response(status_code=status.HTTP_204_NO_CONTENT)
