@@ -334,7 +334,7 @@ def format_map(suggestions: list[Suggestion], src: str, n_rows: int, map_path: s
     out += [_line(s.field, _str(s.column), s.reason if s.role == "extra" else "") for s in extras]
     dropped = by_role.get("dropped", [])
     if dropped:
-        out += ["", "# Left out (they carry no similarity); move a line into a section above to use it anyway:"]
+        out += ["", "# Left out (no similarity, or too sparse); move a line into a section above to use it anyway:"]
         out += [f"# {_line(s.field, _str(s.column), s.reason)}" for s in dropped]
     return "\n".join(out) + "\n"
 
