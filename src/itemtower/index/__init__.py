@@ -1,6 +1,6 @@
 """Vector indexes: string ids + L2-normalised vectors + item metadata, with filters, upsert and delete.
 
-`FaissIndex` is the embedded default (exact inner product, in the process). `VectorIndex` is the interface the
+`FaissIndex` is the embedded default (in the process: exact inner product when small, HNSW when large; index/ann.py). `VectorIndex` is the interface the
 service and the CLI rely on, so that another backend (Milvus) can stand in without touching them.
 """
 
@@ -11,9 +11,10 @@ from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from itemtower.index.ann import AnnConfig
 from itemtower.index.faiss_index import FaissIndex
 
-__all__ = ["VectorIndex", "FaissIndex"]
+__all__ = ["VectorIndex", "FaissIndex", "AnnConfig"]
 
 
 @runtime_checkable
@@ -32,6 +33,14 @@ class VectorIndex(Protocol):
 
     def get(self, id: str) -> dict[str, Any] | None:
         """The stored item, or None."""
+        ...
+
+    def get_json(self, id: str) -> str | None:
+        """The stored item as JSON text (a JSON object), or None: what responses are built from."""
+        ...
+
+    def group_ids(self, group: str) -> list[str]:
+        """The ids of the items whose "group" is `group`."""
         ...
 
     def vector(self, id: str) -> np.ndarray | None:
@@ -53,6 +62,9 @@ class VectorIndex(Protocol):
         ...
 
     def __len__(self) -> int:
+        ...
+
+    def __contains__(self, id: object) -> bool:
         ...
 
     def save(self, directory: str | Path) -> None:

@@ -1,82 +1,60 @@
-"""FaissIndex: exact inner-product search over string-keyed items, with metadata filters, upsert and delete.
+"""FaissIndex: inner-product search over string-keyed items, with metadata filters, upsert and delete.
 
 FAISS knows only int64 ids, so the index keeps a two-way map between the caller's string ids and internal int64
-ids (assigned from a counter, never reused within one index). `IndexIDMap2` (not `IndexIDMap`) because it keeps
-the reverse map that `reconstruct` needs to return an item's vector by id.
+ids, assigned from a counter and never reused. `IndexIDMap2` (not `IndexIDMap`) because it keeps the reverse map
+that `reconstruct` needs to return an item's vector by id.
+
+Layout (index/ann.py): exact `IndexFlatIP` up to `AnnConfig.threshold` live items, `IndexHNSWFlat` (inner product)
+above it; the switch is a rebuild from the stored vectors, done the first time the index grows past the threshold.
+
+Writes never compact under the write lock. A replaced or deleted item's vector stays in FAISS as a tombstone: its
+internal id simply has no string id any more, searches skip it, and a replacement gets a fresh internal id. The
+tombstones are dropped when the index is saved (the snapshot on disk is compact) and, in memory, by a rebuild
+outside the write lock once they pass `AnnConfig.compact_fraction` of the stored vectors.
 
 On disk (`save` / `load`), a directory of three files:
-    index.faiss   faiss.write_index of the IndexIDMap2(IndexFlatIP)
+    index.faiss   faiss.write_index of the IndexIDMap2 (over IndexFlatIP or IndexHNSWFlat)
     items.jsonl   one stored item per line, in the order of ids.json
-    ids.json      {"format", "version", "dim", "count", "ids": [str], "int_ids": [int]}
+    ids.json      {"format", "version", "dim", "count", "ids": [str], "int_ids": [int], "tombstones": [int]}
 Each file is written to a temporary name and renamed into place, ids.json last; `load` checks that the three
-agree, so a save interrupted between renames is reported as an inconsistent index, never half-loaded.
+agree, so a save interrupted between renames is reported as an inconsistent index, never half-loaded. Version 1
+directories (flat, no tombstones) load unchanged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import faiss
 import numpy as np
 
-__all__ = ["FaissIndex"]
+from itemtower.index import ann as annlib
+from itemtower.index.ann import AnnConfig
+from itemtower.index.rwlock import RWLock
+
+__all__ = ["FaissIndex", "AnnConfig"]
+
+log = logging.getLogger("itemtower.index")
 
 INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.json"
 ITEMS_FILE = "items.jsonl"
 _FORMAT = "itemtower-faiss-index"
-_VERSION = 1
+_VERSION = 2
+_READS = (1, 2)
 
 # Filtered search first fetches k * _GROWTH candidates, then _GROWTH times more each round, until k survive the
 # filter or the whole index has been scanned (which is what makes a rare filter still exact).
 _GROWTH = 4
-
-
-class _RWLock:
-    """Many concurrent readers (searches) or one writer (upsert/delete); a waiting writer blocks new readers so
-    that a steady stream of searches cannot starve it. FAISS searches are safe to run concurrently; a search that
-    overlaps a mutation of the same index is not."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if self._readers == 0:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._writers_waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
+# An HNSW round that would need more candidates than this (or than efSearch * _GROWTH) scans the stored vectors
+# exactly instead: a long HNSW candidate list costs about as much as a scan and may still miss items.
+_HNSW_MAX_FETCH = 512
 
 
 def _std_values(item: dict[str, Any], field: str) -> list[str]:
@@ -90,26 +68,44 @@ def _std_values(item: dict[str, Any], field: str) -> list[str]:
     return list(v)
 
 
+def _to_json(sid: str, item: dict[str, Any]) -> str:
+    """The stored form of an item; refuses (ValueError naming the id) what could not be saved later."""
+    try:
+        text = json.dumps({**item, "id": sid}, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as e:
+        raise ValueError(f"item {sid!r} cannot be stored as JSON ({type(e).__name__}: {e})") from None
+    return text
+
+
 class FaissIndex:
-    """Exact inner-product index over (string id, vector, item) triples.
+    """Inner-product index over (string id, vector, item) triples: exact when small, HNSW when large.
 
     Args:
         dim: vector dimension D.
+        ann: when to switch to HNSW and its parameters (AnnConfig); `configure` changes it later.
 
     Vectors are stored as given (float32); the embedder L2-normalises them, so scores are cosine similarities.
-    All public methods are thread-safe: searches run concurrently, upsert/delete exclusively.
+    All public methods are thread-safe: searches run concurrently, upsert/delete exclusively (and briefly).
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, ann: AnnConfig | None = None) -> None:
         if not isinstance(dim, (int, np.integer)) or dim <= 0:
             raise ValueError(f"dim must be a positive integer; got {dim!r}")
         self.dim = int(dim)
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
-        self._int_of: dict[str, int] = {}  # string id -> internal int64 id
-        self._str_of: dict[int, str] = {}  # internal int64 id -> string id
+        self.ann = ann or AnnConfig()
+        self._index = annlib.build(annlib.FLAT, self.dim, np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64),
+                                self.ann)
+        self._kind = annlib.FLAT
+        self._int_of: dict[str, int] = {}  # string id -> internal int64 id (live items only)
+        self._str_of: dict[int, str] = {}  # internal int64 id -> string id; a stored id missing here is a tombstone
         self._items: dict[str, dict[str, Any]] = {}  # insertion order = the order save() writes
+        self._json: dict[str, str] = {}  # the same items as JSON text: what save() writes and get_json() returns
+        self._groups: dict[str, dict[str, None]] = {}  # item["group"] -> its ids (an ordered set)
         self._next_int = 0
-        self._lock = _RWLock()
+        self._lock = RWLock()
+        self._rebuilding = threading.Lock()  # one background rebuild at a time
+        self.search_threads: int | None = 1  # OpenMP threads per search; None leaves FAISS's default
 
     # ------------------------------------------------------------------ reading
 
@@ -119,14 +115,32 @@ class FaissIndex:
     def __contains__(self, id: object) -> bool:
         return id in self._items
 
+    @property
+    def kind(self) -> str:
+        """"flat" (exact) or "hnsw" (approximate)."""
+        return self._kind
+
+    @property
+    def tombstones(self) -> int:
+        """Vectors held by FAISS that belong to no live item (replaced or deleted since the last rebuild)."""
+        return self._index.ntotal - len(self._str_of)
+
     def ids(self) -> Iterator[str]:
         """The ids, in insertion order (a snapshot: safe to iterate while the index changes)."""
         return iter(list(self._items))
 
     def get(self, id: str) -> dict[str, Any] | None:
-        """The stored item (a copy, so callers cannot change the index by mutating it), or None."""
-        item = self._items.get(id)
-        return json.loads(json.dumps(item)) if item is not None else None
+        """The stored item (a fresh copy, so callers cannot change the index by mutating it), or None."""
+        text = self._json.get(id)
+        return json.loads(text) if text is not None else None
+
+    def get_json(self, id: str) -> str | None:
+        """The stored item as JSON text (a JSON object), or None: the cheapest way to put it in a response."""
+        return self._json.get(id)
+
+    def group_ids(self, group: str) -> list[str]:
+        """The ids of the items whose "group" is `group` (colour/size variants of one product)."""
+        return list(self._groups.get(group, ()))
 
     def vector(self, id: str) -> np.ndarray | None:
         """The stored vector, float32 (D,), or None if the id is unknown."""
@@ -155,8 +169,9 @@ class FaissIndex:
         Returns:
             [(id, score)], best first.
 
-        Filtering is done by over-fetching from the exact index: k * 4 candidates, then 4 times more each round,
-        until k pass or every item has been scanned, so a rare filter still returns its true top k.
+        Filters, exclusions and tombstones are applied by over-fetching: k (+ exclusions) candidates, k * 4 with
+        filters, then 4 times more each round, until k pass or every stored vector has been looked at; with HNSW
+        a round past a few hundred candidates is an exact scan, so a rare filter still returns its true top k.
         """
         q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(-1))
         if q.shape[0] != self.dim:
@@ -166,24 +181,31 @@ class FaissIndex:
         filters = dict(filters or {})
         exclude = set(exclude or ())
         q = q.reshape(1, self.dim)  # (1, D): faiss searches a batch of queries
+        if self.search_threads is not None:
+            faiss.omp_set_num_threads(self.search_threads)  # per calling thread (an OpenMP ICV)
 
         with self._lock.read():
-            n = self._index.ntotal
-            if n == 0:
+            index, kind = self._index, self._kind
+            n = index.ntotal
+            if not self._str_of:
                 return []
             n_excluded = sum(1 for e in exclude if e in self._int_of)
-            fetch = min(n, k + n_excluded if not filters else (k + n_excluded) * _GROWTH)
+            fetch = min(n, (k + n_excluded) * (_GROWTH if filters else 1))
             verdict: dict[int, bool] = {}  # internal id -> passes; filters are evaluated once per item
             while True:
-                scores, labels = self._index.search(q, fetch)  # (1, fetch) each
+                if kind == annlib.HNSW and fetch > max(_HNSW_MAX_FETCH, self.ann.ef_search * _GROWTH):
+                    scores, labels = annlib.exact_search(index, q, fetch)
+                else:
+                    scores, labels = index.search(q, fetch)  # (1, fetch) each
                 out: list[tuple[str, float]] = []
                 for score, iid in zip(scores[0].tolist(), labels[0].tolist()):
-                    if iid < 0:  # faiss pads with -1 when fewer than `fetch` vectors exist
+                    if iid < 0:  # faiss pads with -1 when it finds fewer than `fetch`
                         continue
                     ok = verdict.get(iid)
                     if ok is None:
-                        sid = self._str_of[iid]
-                        ok = sid not in exclude and self._passes(self._items[sid], filters)
+                        sid = self._str_of.get(iid)  # None: a tombstone
+                        ok = sid is not None and sid not in exclude and (
+                            not filters or self._passes(self._items[sid], filters))
                         verdict[iid] = ok
                     if ok:
                         out.append((self._str_of[iid], float(score)))
@@ -206,6 +228,10 @@ class FaissIndex:
             ids: N distinct string ids.
             vectors: float32 (N, D).
             items: N item dicts, stored as JSON (their "id" is set to the id given here).
+
+        Under the write lock this is O(N) in the batch, never in the index: a replaced item's old vector becomes
+        a tombstone. Growing past `ann.threshold` starts one rebuild into HNSW (in the calling thread; a service
+        that must not wait calls `rebuild_in_background` instead, see `needs_rebuild`).
         """
         ids = [str(i) for i in ids]
         vecs = np.asarray(vectors, dtype=np.float32)
@@ -222,62 +248,155 @@ class FaissIndex:
             raise ValueError("vectors contain NaN or infinity")
         if not ids:
             return
-        # Round-trip through JSON now: an item that cannot be saved later is refused here, not at shutdown.
-        stored = [json.loads(json.dumps({**item, "id": sid}, ensure_ascii=False)) for sid, item in zip(ids, items)]
+        # Serialized now: an item that cannot be saved later is refused here, not at the next snapshot.
+        texts = [_to_json(sid, item) for sid, item in zip(ids, items)]
+        stored = [json.loads(t) for t in texts]
 
         with self._lock.write():
-            replaced = [self._int_of[s] for s in ids if s in self._int_of]
-            if replaced:
-                self._index.remove_ids(np.asarray(replaced, dtype=np.int64))
-            iids = np.empty(len(ids), dtype=np.int64)
-            for j, sid in enumerate(ids):
-                iid = self._int_of.get(sid)
-                if iid is None:  # a replaced item keeps its internal id
-                    iid = self._next_int
-                    self._next_int += 1
-                    self._int_of[sid] = iid
-                    self._str_of[iid] = sid
-                iids[j] = iid
+            iids = np.arange(self._next_int, self._next_int + len(ids), dtype=np.int64)
+            self._next_int += len(ids)
             self._index.add_with_ids(np.ascontiguousarray(vecs), iids)
-            for sid, item in zip(ids, stored):
+            for sid, iid, item, text in zip(ids, iids.tolist(), stored, texts):
+                old = self._int_of.get(sid)
+                if old is not None:
+                    del self._str_of[old]  # the old vector stays, as a tombstone
+                    self._ungroup(sid)
+                self._int_of[sid] = iid
+                self._str_of[iid] = sid
                 self._items[sid] = item
+                self._json[sid] = text
+                self._group(sid, item)
+        self._maybe_rebuild()
 
     def delete(self, id: str) -> bool:
-        """Remove one item. Returns False (and changes nothing) if the id is unknown."""
+        """Remove one item (its vector becomes a tombstone). Returns False (and changes nothing) if unknown."""
         with self._lock.write():
             iid = self._int_of.pop(id, None)
             if iid is None:
                 return False
-            self._index.remove_ids(np.asarray([iid], dtype=np.int64))
             del self._str_of[iid]
+            self._ungroup(id)
             del self._items[id]
-            return True
+            del self._json[id]
+        self._maybe_rebuild()
+        return True
+
+    def _group(self, sid: str, item: dict[str, Any]) -> None:
+        g = item.get("group")
+        if isinstance(g, str) and g:
+            self._groups.setdefault(g, {})[sid] = None
+
+    def _ungroup(self, sid: str) -> None:
+        g = self._items[sid].get("group")
+        members = self._groups.get(g) if isinstance(g, str) else None
+        if members is not None:
+            members.pop(sid, None)
+            if not members:
+                del self._groups[g]
+
+    # ------------------------------------------------------------------ layout
+
+    background_rebuilds = False  # True: upsert/delete start a thread for a needed rebuild instead of waiting
+
+    def configure(self, ann: AnnConfig | None = None, search_threads: int | None = 1,
+                  background_rebuilds: bool | None = None) -> None:
+        """Change the ANN settings (a loaded index keeps the defaults until told); rebuilds when the layout the
+        new threshold asks for differs from the current one (at once, in this thread)."""
+        if background_rebuilds is not None:
+            self.background_rebuilds = background_rebuilds
+        self.search_threads = search_threads
+        if ann is not None:
+            with self._lock.write():
+                self.ann = ann
+                annlib.set_ef_search(self._index, ann.ef_search)
+        self._maybe_rebuild()
+
+    def _target_kind(self) -> str:
+        live = len(self._str_of)
+        # Hysteresis: back to flat only well under the threshold, so that a few deletes do not flip-flop.
+        if self._kind == annlib.HNSW and live > self.ann.threshold // 2:
+            return annlib.HNSW
+        return self.ann.kind_for(live)
+
+    def needs_rebuild(self) -> bool:
+        """The size asks for the other layout, or tombstones passed `ann.compact_fraction` of the stored vectors."""
+        n = self._index.ntotal
+        return self._target_kind() != self._kind or (n > 0 and self.tombstones > self.ann.compact_fraction * n)
+
+    def _maybe_rebuild(self) -> None:
+        if self.needs_rebuild():
+            if self.background_rebuilds:
+                self.rebuild_in_background()
+            else:
+                self.rebuild()
+
+    def rebuild(self) -> None:
+        """Rebuild the FAISS index from the live vectors, in the layout its size asks for, without tombstones.
+
+        Only the copy of the live vectors (read lock) and the swap (write lock, plus the few items written
+        meanwhile) hold the lock; the O(N) build, HNSW's insertions included, holds none, so searches and writes
+        go on while it runs."""
+        with self._rebuilding:
+            with self._lock.read():
+                kind = self._target_kind()
+                since = self._next_int  # internal ids only grow: anything >= since was written during the build
+                vecs, iids = annlib.live_vectors(self._index, set(self._str_of))
+            new = annlib.build(kind, self.dim, vecs, iids, self.ann)
+            with self._lock.write():
+                newer = np.asarray(sorted(i for i in self._str_of if i >= since), dtype=np.int64)
+                if len(newer):
+                    new.add_with_ids(np.stack([self._index.reconstruct(int(i)) for i in newer]), newer)
+                self._index, self._kind = new, kind
+            log.info("index rebuilt: %s, %d items", kind, len(self._str_of))
+
+    def rebuild_in_background(self) -> threading.Thread | None:
+        """Start `rebuild` in a daemon thread unless one runs already; returns the thread (or None)."""
+        if self._rebuilding.locked():
+            return None
+        t = threading.Thread(target=self.rebuild, name="itemtower-index-rebuild", daemon=True)
+        t.start()
+        return t
 
     # ------------------------------------------------------------------ persistence
 
     def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> None:
         """Write index.faiss, items.jsonl and ids.json into `directory` (created if needed), each atomically.
-        `extra` keys go into ids.json (index/store.py keeps the write-ahead log's sequence number there)."""
+        `extra` keys go into ids.json (index/store.py keeps the write-ahead log's sequence number there).
+
+        A flat index is saved compact (its tombstones dropped: a copy of the live vectors, O(N) but cheap); an
+        HNSW index is saved as it is, with its tombstones listed, since dropping them means rebuilding the graph
+        (the in-memory rebuild does that once they pass `ann.compact_fraction`)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         # A read lock is enough: saving does not change the index, it only must not overlap a mutation.
         with self._lock.read():
             ids = list(self._items)
+            tombstones: list[int] = []
+            if self._kind == annlib.FLAT and self.tombstones:
+                vecs, iids = annlib.live_vectors(self._index, set(self._str_of))
+                to_write = annlib.build(annlib.FLAT, self.dim, vecs, iids, self.ann)
+            else:
+                to_write = self._index
+                if self.tombstones:
+                    stored = faiss.vector_to_array(self._index.id_map).tolist()
+                    tombstones = [i for i in stored if i not in self._str_of]
             meta = {
                 "format": _FORMAT,
                 "version": _VERSION,
                 "dim": self.dim,
                 "count": len(ids),
+                "kind": self._kind,
                 "ids": ids,
                 "int_ids": [self._int_of[s] for s in ids],
+                "tombstones": tombstones,
                 **(extra or {}),
             }
             tmp_index = d / (INDEX_FILE + ".tmp")
-            faiss.write_index(self._index, str(tmp_index))
+            faiss.write_index(to_write, str(tmp_index))
             tmp_items = d / (ITEMS_FILE + ".tmp")
             with open(tmp_items, "w", encoding="utf-8") as f:
                 for s in ids:
-                    f.write(json.dumps(self._items[s], ensure_ascii=False) + "\n")
+                    f.write(self._json[s] + "\n")
                 f.flush()
                 os.fsync(f.fileno())
             tmp_ids = d / (IDS_FILE + ".tmp")
@@ -290,8 +409,8 @@ class FaissIndex:
         os.replace(tmp_ids, d / IDS_FILE)  # last: ids.json is what makes the new files a consistent set
 
     @classmethod
-    def load(cls, directory: str | Path) -> "FaissIndex":
-        """Read an index written by `save`.
+    def load(cls, directory: str | Path, ann: AnnConfig | None = None) -> "FaissIndex":
+        """Read an index written by `save` (format version 1 or 2), in the layout it was saved in.
 
         Raises:
             FileNotFoundError: the directory or one of its three files is missing (the message names it).
@@ -303,26 +422,9 @@ class FaissIndex:
         for name in (IDS_FILE, ITEMS_FILE, INDEX_FILE):
             if not (d / name).is_file():
                 raise FileNotFoundError(f"index at {d} is incomplete: {d / name} is missing")
+        ids_path, index_path, items_path = d / IDS_FILE, d / INDEX_FILE, d / ITEMS_FILE
+        dim, ids, int_ids, tombstones = _read_meta(ids_path)
 
-        ids_path = d / IDS_FILE
-        try:
-            meta = json.loads(ids_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{ids_path}: not valid JSON: {e}") from None
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise ValueError(f"{ids_path}: not an itemtower index file (expected \"format\": \"{_FORMAT}\")")
-        if meta.get("version") != _VERSION:
-            raise ValueError(f"{ids_path}: index format version {meta.get('version')!r}; this code reads {_VERSION}")
-        try:
-            dim = int(meta["dim"])
-            ids = [str(s) for s in meta["ids"]]
-            int_ids = [int(i) for i in meta["int_ids"]]
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{ids_path}: missing or malformed key: {e}") from None
-        if len(ids) != len(int_ids) or len(set(ids)) != len(ids) or len(set(int_ids)) != len(int_ids):
-            raise ValueError(f"{ids_path}: ids and int_ids must be equally long and free of duplicates")
-
-        index_path = d / INDEX_FILE
         try:
             raw = faiss.read_index(str(index_path))
         except RuntimeError as e:  # faiss reports every read failure as RuntimeError with a C++ trace
@@ -330,42 +432,79 @@ class FaissIndex:
             raise ValueError(f"{index_path}: not a readable FAISS index: {first}") from None
         if not isinstance(raw, faiss.IndexIDMap2):
             raise ValueError(f"{index_path}: expected an IndexIDMap2, found {type(raw).__name__}")
+        try:
+            kind = annlib.kind_of(raw)
+        except ValueError as e:
+            raise ValueError(f"{index_path}: {e}") from None
         if raw.d != dim:
             raise ValueError(f"{index_path}: vectors have dimension {raw.d}, but {ids_path} says {dim}")
         stored_iids = faiss.vector_to_array(raw.id_map)
-        if raw.ntotal != len(ids) or set(stored_iids.tolist()) != set(int_ids):
+        if raw.ntotal != len(ids) + len(tombstones) or set(stored_iids.tolist()) != set(int_ids) | set(tombstones):
             raise ValueError(
-                f"{index_path} holds {raw.ntotal} vectors but {ids_path} lists {len(ids)} ids (or different ones): "
-                "the files are from different saves; rebuild the index"
+                f"{index_path} holds {raw.ntotal} vectors but {ids_path} lists {len(ids)} ids and "
+                f"{len(tombstones)} tombstones (or different ones): the files are from different saves; rebuild "
+                "the index"
             )
+        texts = _read_items(items_path, ids_path, ids)
 
-        items_path = d / ITEMS_FILE
-        items: list[dict[str, Any]] = []
-        with open(items_path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{items_path}: line {lineno}: not valid JSON: {e.msg}") from None
-                if not isinstance(obj, dict):
-                    raise ValueError(f"{items_path}: line {lineno}: expected a JSON object")
-                items.append(obj)
-        if len(items) != len(ids):
-            raise ValueError(f"{items_path} has {len(items)} items but {ids_path} lists {len(ids)} ids")
-        for lineno, (sid, item) in enumerate(zip(ids, items), 1):
-            if item.get("id") != sid:
-                raise ValueError(f"{items_path}: item {lineno} has id {item.get('id')!r}; {ids_path} says {sid!r}")
-
-        self = cls(dim)
-        self._index = raw
-        for sid, iid, item in zip(ids, int_ids, items):
+        self = cls(dim, ann)
+        self._index, self._kind = raw, kind
+        annlib.set_ef_search(raw, self.ann.ef_search)
+        for sid, iid, text in zip(ids, int_ids, texts):
             self._int_of[sid] = iid
             self._str_of[iid] = sid
-            self._items[sid] = item
-        self._next_int = max(int_ids, default=-1) + 1
+            self._items[sid] = json.loads(text)
+            self._json[sid] = text
+            self._group(sid, self._items[sid])
+        self._next_int = int(stored_iids.max()) + 1 if len(stored_iids) else 0
         return self
 
     def __repr__(self) -> str:
-        return f"FaissIndex(dim={self.dim}, n={len(self)})"
+        return f"FaissIndex(dim={self.dim}, n={len(self)}, kind={self._kind!r}, tombstones={self.tombstones})"
+
+
+def _read_meta(ids_path: Path) -> tuple[int, list[str], list[int], list[int]]:
+    try:
+        meta = json.loads(ids_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{ids_path}: not valid JSON: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise ValueError(f"{ids_path}: not an itemtower index file (expected \"format\": \"{_FORMAT}\")")
+    if meta.get("version") not in _READS:
+        raise ValueError(f"{ids_path}: index format version {meta.get('version')!r}; this code reads "
+                         f"{', '.join(map(str, _READS))}: upgrade itemtower, or rebuild the index")
+    try:
+        dim = int(meta["dim"])
+        ids = [str(s) for s in meta["ids"]]
+        int_ids = [int(i) for i in meta["int_ids"]]
+        tombstones = [int(i) for i in meta.get("tombstones", [])]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{ids_path}: missing or malformed key: {e}") from None
+    if len(ids) != len(int_ids) or len(set(ids)) != len(ids) or len(set(int_ids)) != len(int_ids):
+        raise ValueError(f"{ids_path}: ids and int_ids must be equally long and free of duplicates")
+    if set(tombstones) & set(int_ids):
+        raise ValueError(f"{ids_path}: an internal id is both live and a tombstone; rebuild the index")
+    return dim, ids, int_ids, tombstones
+
+
+def _read_items(items_path: Path, ids_path: Path, ids: list[str]) -> list[str]:
+    """items.jsonl's lines (JSON text, checked), one per id of ids.json, in its order."""
+    texts: list[str] = []
+    with open(items_path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{items_path}: line {lineno}: not valid JSON: {e.msg}") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{items_path}: line {lineno}: expected a JSON object")
+            if len(texts) < len(ids) and obj.get("id") != ids[len(texts)]:
+                raise ValueError(f"{items_path}: item {len(texts) + 1} has id {obj.get('id')!r}; {ids_path} says "
+                                 f"{ids[len(texts)]!r}")
+            texts.append(line)
+    if len(texts) != len(ids):
+        raise ValueError(f"{items_path} has {len(texts)} items but {ids_path} lists {len(ids)} ids")
+    return texts

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
+from itemtower.serve import similarity
 from itemtower.serve.deps import EmbedderDep, IndexDep, SettingsDep
-from itemtower.serve.routes.items import similar_items
 from itemtower.serve.schemas import ErrorResponse, SearchRequest, SimilarResponse
 from itemtower.serve.validation import check_filters, check_items, check_k
 
@@ -21,11 +21,15 @@ router = APIRouter(tags=["search"])
         503: {"model": ErrorResponse, "description": "no model loaded"},
     },
 )
-def search(body: SearchRequest, embedder: EmbedderDep, index: IndexDep, settings: SettingsDep) -> SimilarResponse:
+def search(body: SearchRequest, embedder: EmbedderDep, index: IndexDep, settings: SettingsDep) -> Response:
     """Embed `item` (any part may be missing) and return the k nearest indexed items that pass `filters`
-    ({std field: value}: the item's std field must hold the value; several filters must all hold)."""
+    ({std field: value}: the item's std field must hold the value; several filters must all hold).
+    `offset` pages through the ranking; `per_group` (with `group_by`) caps the results per group."""
+    # A plain `def` (a worker thread): the model call waits for its batch (serve/batcher.py) off the event loop.
     check_k(body.k, settings.max_k)
     check_filters(body.filters, embedder.schema, prefix="filters.")
+    diversity = similarity.diversity_from(body.per_group, body.group_by, embedder.schema)
     [item], warnings = check_items([body.item], embedder.schema, partial=True, numbered=False, prefix="item.")
     vector = embedder.embed([item])[0]  # (D,)
-    return similar_items(index, vector, body.k, body.filters, exclude=set(), warnings=warnings)
+    hits = similarity.ranked(index, vector, body.k, body.filters, set(), body.offset, diversity)
+    return similarity.similar_response(index, hits, warnings)

@@ -1,0 +1,159 @@
+"""What the similar, search, recommend and variants routes share: ranking, diversity, paging, the response.
+
+The routes stay thin (parse, check, call one function here); the functions take a `VectorIndex`, never a concrete
+backend. The response is written straight to JSON bytes from the index's stored JSON (`get_json`) instead of
+being validated item by item by pydantic: on the similar-by-id hot path that was most of the time not spent in
+FAISS (BENCHMARKS.md, section 11). The bytes follow `schemas.SimilarResponse`, which stays the documented model.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import numpy as np
+from fastapi import Response
+
+from itemtower.index import VectorIndex
+from itemtower.serve.schemas import ProblemOut
+from itemtower.serve.validation import ApiError
+
+__all__ = ["Diversity", "diversity_from", "ranked", "runs_inline", "similar_response", "recommend_vector", "variants",
+           "not_found"]
+
+_GROWTH = 4  # a diversity cap that drops hits asks the index for this many times more, until enough survive
+
+
+class Diversity:
+    """At most `per_group` results per group: the item's `group`, or the values of the std field `field`.
+    An item without a group (or without the field) is a group of its own."""
+
+    def __init__(self, per_group: int | None, field: str | None = None) -> None:
+        self.per_group = per_group
+        self.field = field
+
+    def key(self, item_id: str, item: dict[str, Any]) -> Any:
+        if self.field is None:
+            g = item.get("group")
+            return ("group", g) if g not in (None, "") else ("id", item_id)
+        values = (item.get("std") or {}).get(self.field)
+        if not values:
+            return ("id", item_id)
+        return ("std", tuple(values) if isinstance(values, list) else (values,))
+
+    def apply(self, index: VectorIndex, hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+        if not self.per_group:
+            return list(hits)
+        seen: dict[Any, int] = {}
+        out = []
+        for hit_id, score in hits:
+            item = index.get(hit_id)
+            if item is None:
+                continue
+            key = self.key(hit_id, item)
+            if seen.get(key, 0) < self.per_group:
+                seen[key] = seen.get(key, 0) + 1
+                out.append((hit_id, score))
+        return out
+
+
+def ranked(index: VectorIndex, vector: np.ndarray, k: int, filters: dict[str, str] | None = None,
+           exclude: set[str] | None = None, offset: int = 0,
+           diversity: Diversity | None = None) -> list[tuple[str, float]]:
+    """Results offset .. offset+k-1 of the ranking by similarity to `vector`, after filters, exclusions and the
+    diversity cap. Pages are consistent: page 2 (offset=k) starts where page 1 ended, for the same index."""
+    need = offset + k
+    if diversity is None or not diversity.per_group:
+        return index.search(vector, need, filters=filters or None, exclude=exclude)[offset:]
+    fetch = need
+    while True:
+        hits = index.search(vector, fetch, filters=filters or None, exclude=exclude)
+        kept = diversity.apply(index, hits)
+        if len(kept) >= need or len(hits) < fetch:  # enough, or the index has nothing more that passes
+            return kept[offset:need]
+        fetch *= _GROWTH
+
+
+def similar_response(index: VectorIndex, hits: Sequence[tuple[str, float]],
+                     warnings: Sequence[ProblemOut] = ()) -> Response:
+    """A SimilarResponse body for `hits`, built from the stored JSON of each item plus its score.
+
+    An item deleted between the search and this (a concurrent DELETE) is skipped rather than failing."""
+    parts = []
+    for hit_id, score in hits:
+        text = index.get_json(hit_id)
+        if text is None:
+            continue
+        # The stored text is a JSON object with at least "id": splice the score in before its closing brace.
+        parts.append(f'{text[:-1]},"score":{float(score)!r}}}')
+    warn = json.dumps([w.model_dump() for w in warnings], ensure_ascii=False) if warnings else "[]"
+    body = '{"items":[' + ",".join(parts) + '],"warnings":' + warn + "}"
+    return Response(body.encode("utf-8"), media_type="application/json")
+
+
+def not_found(item_id: str, index: VectorIndex) -> ApiError:
+    return ApiError(404, f"no item with id {item_id!r} in the index ({len(index)} items); "
+                         "add it with PUT /items/{id}")
+
+
+def recommend_vector(index: VectorIndex, positive: Sequence[str], negative: Sequence[str],
+                     negative_weight: float) -> np.ndarray:
+    """unit(mean of the positives' vectors) - negative_weight * unit(mean of the negatives'), made unit length:
+    near what the client liked, away from what it did not (the "average vector" strategy of Qdrant's recommend).
+
+    Raises ApiError 404 naming every id that is not in the index."""
+    missing = [i for i in [*positive, *negative] if i not in index]
+    if missing:
+        raise ApiError(404, f"not in the index: {', '.join(repr(m) for m in missing[:10])}"
+                            f"{' ...' if len(missing) > 10 else ''}; add them with PUT /items/{{id}} or drop them",
+                       [ProblemOut(field="positive" if m in positive else "negative", value=m, severity="error",
+                                   message="no item with this id in the index") for m in missing[:50]])
+
+    def unit_mean(ids: Sequence[str]) -> np.ndarray:
+        vecs = [index.vector(i) for i in ids]
+        m = np.mean([v for v in vecs if v is not None], axis=0)
+        norm = float(np.linalg.norm(m))
+        return m / norm if norm > 0 else m
+
+    q = unit_mean(positive)
+    if negative:
+        q = q - negative_weight * unit_mean(negative)
+    norm = float(np.linalg.norm(q))
+    return (q / norm if norm > 0 else q).astype(np.float32)
+
+
+def variants(index: VectorIndex, item_id: str, k: int, offset: int = 0) -> list[tuple[str, float]]:
+    """The other items of `item_id`'s group, best first by similarity to it (exact: a group is small).
+    An item without a group has no variants."""
+    item = index.get(item_id)
+    if item is None:
+        raise not_found(item_id, index)
+    group = item.get("group")
+    if group in (None, ""):
+        return []
+    q = index.vector(item_id)
+    members = [m for m in index.group_ids(group) if m != item_id]
+    scored = []
+    for m in members:
+        v = index.vector(m)
+        if v is not None:
+            scored.append((m, float(np.dot(q, v))))
+    scored.sort(key=lambda t: (-t[1], t[0]))
+    return scored[offset: offset + k]
+
+
+def diversity_from(per_group: int | None, group_by: str | None, schema: Any, prefix: str = "") -> Diversity | None:
+    """The Diversity a request asks for, or None; a `group_by` that is not a std field of the model is a 422."""
+    if group_by is not None and group_by not in schema.std_fields:
+        raise ApiError(422, f"group_by {group_by!r} is not a std field of this model; use one of "
+                            f"{', '.join(sorted(schema.std_fields))}, or leave it out to group by `group`",
+                       [ProblemOut(field=f"{prefix}group_by", value=group_by, severity="error",
+                                   message="not a std field of the model's schema")])
+    return Diversity(per_group, group_by) if per_group else None
+
+
+def runs_inline(filters: dict[str, str] | None, diversity: Diversity | None) -> bool:
+    """Whether a ranking is cheap enough to run on the event loop: one index search of k (+1) candidates,
+    well under a millisecond with HNSW, a few with a flat index under the ANN threshold. Filters and diversity
+    caps may widen the search to an exact scan: those go to a worker thread."""
+    return not filters and (diversity is None or not diversity.per_group)
