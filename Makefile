@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/itemtower index --model $(DEMO_DIR) --catalog $(DEMO_CATALOG)
 	@echo ""
 	@echo "catalog: $(DEMO_CATALOG)   model: $(DEMO_DIR)   index: $(DEMO_DIR)/index"
-	@echo "Swagger UI: http://$(HOST):$(PORT)/docs   (stop the service with Ctrl+C)"
+	@echo "the page: http://$(HOST):$(PORT)/   Swagger UI: http://$(HOST):$(PORT)/docs   (stop the service with Ctrl+C)"
 	ITEMTOWER_MODEL=$(DEMO_DIR) $(BIN)/uvicorn main:app --host $(HOST) --port $(PORT)
 
 test: install

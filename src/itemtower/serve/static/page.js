@@ -5,7 +5,8 @@
 
 const $ = (selector) => document.querySelector(selector);
 const KEY_STORE = "itemtower.apiKey";
-const SHOWN_FIELDS = 6; // std attributes shown on a card
+const SHOWN_FIELDS = 6; // std attributes shown on a card: these first (where the schema has them), then the rest
+const KEY_FIELDS = ["category", "article_type", "color", "base_colour", "gender", "season", "brand", "price"];
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -127,7 +128,9 @@ function imageOf(item) {
 
 function card(item) {
   const src = imageOf(item);
-  const attrs = Object.entries(item.std || {}).filter(([, v]) => v && v.length).slice(0, SHOWN_FIELDS);
+  const rank = ([k]) => (KEY_FIELDS.includes(k) ? KEY_FIELDS.indexOf(k) : KEY_FIELDS.length);
+  const attrs = Object.entries(item.std || {}).filter(([, v]) => v && v.length)
+    .sort((a, b) => rank(a) - rank(b)).slice(0, SHOWN_FIELDS);  // sort is stable: schema order otherwise
   return el("article", { class: "card", "data-id": item.id },
     src ? el("img", { src, alt: item.title || item.id, loading: "lazy" }) : null,
     el("div", { class: "score", title: "cosine similarity", text: Number(item.score).toFixed(3) }),
@@ -170,14 +173,17 @@ function explanation(ex) {
   if (!ex.fields || !ex.fields.length) {
     return [el("p", { text: `This model (pool "${ex.pool}") has no attention queries to explain.` })];
   }
-  return ex.fields.map((f) => el("section", { class: "field" },
+  return ex.fields.map((f) => {
+    const top = Math.max(...f.tokens.map((t) => t.weight), 1e-9); // bars relative to the field's strongest token
+    return el("section", { class: "field" },
     el("h3", {}, el("span", { text: f.field }),
       el("span", { class: "muted", text: ` = ${f.values.length ? f.values.join(", ") : "(none)"}` })),
     el("p", { class: "muted", text: `attended to nothing: ${(100 * f.null_weight).toFixed(0)}%` }),
     el("ul", { class: "tokens" }, ...f.tokens.map((t) => el("li", {},
-      el("span", { class: "bar", style: `width: ${Math.max(2, Math.round(100 * t.weight))}%` }),
+      el("span", { class: "bar", style: `width: ${Math.max(2, Math.round(100 * t.weight / top))}%` }),
       el("span", { class: "token", text: t.token }),
-      el("span", { class: "muted", text: ` ${t.segment} ${(100 * t.weight).toFixed(1)}%` }))))));
+      el("span", { class: "muted", text: ` ${t.segment} ${(100 * t.weight).toFixed(1)}%` })))));
+  });
 }
 
 // ------------------------------------------------------------------ add / edit
