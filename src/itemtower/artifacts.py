@@ -171,3 +171,10 @@ class Embedder:
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self.embed_encoded(self.featurizer.encode(items), batch_size, progress)
+
+    def explain(self, item: dict[str, Any], top: int = 5) -> dict[str, Any]:
+        """Per STD field, the title/RE tokens its cross-attention query weighted most (explain.explain_item);
+        the capability the service's explain route checks for (serve/deps.Explainer)."""
+        from itemtower.explain import explain_item
+
+        return explain_item(self, item, top=top)

@@ -26,7 +26,8 @@ from itemtower.index import FaissIndex
 from itemtower.serve.deps import EmbedderLike, ServiceState
 from itemtower.serve.metrics import Metrics, MetricsMiddleware
 from itemtower.serve.docs import add_offline_docs
-from itemtower.serve.routes import batch, embed, items, page, search, service
+from itemtower.serve import tuning
+from itemtower.serve.routes import batch, embed, items, page, recommend, search, service
 from itemtower.serve.settings import Settings
 from itemtower.serve.validation import ApiError, problems_from_pydantic, summary
 
@@ -176,9 +177,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = _load(settings, embedder, index)
+        await tuning.start(state, settings)  # ANN layout, search threads, the batching queue in front of the model
         app.state.service = state
         metrics.track_index_size(lambda: len(state.index) if state.index is not None else 0)
         yield
+        await tuning.stop(state)
         _save_if_changed(state)
 
     app = FastAPI(
@@ -191,7 +194,7 @@ def create_app(
     )
     app.state.metrics = metrics
 
-    for module in (service, embed, batch, items, search, page):
+    for module in (service, embed, batch, recommend, items, search, page):  # recommend: before /items/{id}
         app.include_router(module.router)
     app.mount(page.STATIC_URL, StaticFiles(directory=page.STATIC_DIR), name="static")  # the page at /
     add_offline_docs(app)

@@ -9,19 +9,20 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Protocol, Sequence
+from typing import Annotated, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from itemtower.index import FaissIndex
+from itemtower.index import VectorIndex
 from itemtower.schema import Schema
 from itemtower.serve.settings import Settings
 from itemtower.serve.validation import ApiError
 
 __all__ = [
     "EmbedderLike",
+    "Explainer",
     "ServiceState",
     "SettingsDep",
     "StateDep",
@@ -43,13 +44,22 @@ class EmbedderLike(Protocol):
         ...
 
 
+@runtime_checkable
+class Explainer(Protocol):
+    """An embedder that can say why it embeds an item as it does (the explain route's capability check)."""
+
+    def explain(self, item: dict[str, Any], top: int = 5) -> dict[str, Any]:
+        """Per STD field, the tokens it attended to most (explain.explain_item)."""
+        ...
+
+
 @dataclass
 class ServiceState:
     """Everything the lifespan loaded. `embedder is None` means no model: `message` says how to get one."""
 
     settings: Settings
     embedder: EmbedderLike | None = None
-    index: FaissIndex | None = None
+    index: VectorIndex | None = None
     message: str | None = None  # why there is no model, and what to run
     warnings: list[str] = field(default_factory=list)  # the model works, but something is off (e.g. no index)
     index_dir: Path | None = None  # where the index is saved on shutdown; None: the caller owns the index
@@ -57,7 +67,7 @@ class ServiceState:
     store: Any = None  # index.store.DurableIndex when the index is the model directory's (writes go through it)
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     state = getattr(request.app.state, "service", None)
     if state is None:
         # Only happens when the lifespan did not run, e.g. TestClient(app) used without `with`.
@@ -68,14 +78,14 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_embedder(state: StateDep) -> EmbedderLike:
+async def get_embedder(state: StateDep) -> EmbedderLike:
     if state.embedder is None:
         raise ApiError(503, state.message or "no model loaded")
     return state.embedder
@@ -84,19 +94,19 @@ def get_embedder(state: StateDep) -> EmbedderLike:
 EmbedderDep = Annotated[EmbedderLike, Depends(get_embedder)]
 
 
-def get_index(state: StateDep) -> FaissIndex:
+async def get_index(state: StateDep) -> VectorIndex:
     if state.embedder is None or state.index is None:
         raise ApiError(503, state.message or "no model loaded")
     return state.index
 
 
-IndexDep = Annotated[FaissIndex, Depends(get_index)]
+IndexDep = Annotated[VectorIndex, Depends(get_index)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                                description="needed for PUT and DELETE when the service has ITEMTOWER_API_KEY set")
 
 
-def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
+async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
     """Writes need X-API-Key when the service has an API key; reads never do."""
     if settings.api_key is None:
         return

@@ -20,6 +20,7 @@ __all__ = [
     "SimilarItem",
     "SimilarResponse",
     "SearchRequest",
+    "RecommendRequest",
     "UpsertResponse",
     "HealthResponse",
     "ErrorResponse",
@@ -109,9 +110,32 @@ class SearchRequest(BaseModel):
     filters: dict[str, str] = Field(
         default_factory=dict, description="std field -> value; results must hold every value given"
     )
+    offset: int = Field(0, ge=0, le=1000, description="skip this many results (pagination: offset=k is page 2)")
+    per_group: int | None = Field(None, ge=1, description="at most this many results per group (diversity)")
+    group_by: str | None = Field(None, description="with per_group: group by this std field's values instead of "
+                                 "by the items' `group`")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"item": _PARTIAL_EXAMPLE, "k": 10, "filters": {"gender": "male"}}
+    ]})
+
+
+class RecommendRequest(BaseModel):
+    """Items like the positives and unlike the negatives (ids of indexed items)."""
+
+    positive: list[str] = Field(min_length=1, max_length=100, description="ids of items the user liked")
+    negative: list[str] = Field(default_factory=list, max_length=100, description="ids of items to move away from")
+    negative_weight: float = Field(0.5, ge=0, le=2, description="how far to move away from the negatives")
+    k: int = Field(10, ge=1, description="how many results (at most the service's max_k)")
+    filters: dict[str, str] = Field(
+        default_factory=dict, description="std field -> value; results must hold every value given"
+    )
+    offset: int = Field(0, ge=0, le=1000, description="skip this many results (pagination)")
+    per_group: int | None = Field(None, ge=1, description="at most this many results per group (diversity)")
+    group_by: str | None = Field(None, description="with per_group: group by this std field's values")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"positive": ["1528"], "negative": [], "k": 10, "filters": {}, "per_group": 1}
     ]})
 
 

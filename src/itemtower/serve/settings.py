@@ -14,8 +14,10 @@ class Settings(BaseSettings):
     """Where the model is and the service's limits.
 
     Environment: ITEMTOWER_MODEL (model_dir), ITEMTOWER_API_KEY, ITEMTOWER_MAX_BATCH, ITEMTOWER_MAX_K,
-    ITEMTOWER_MAX_BODY_BYTES, ITEMTOWER_SNAPSHOT_EVERY_OPS, ITEMTOWER_SNAPSHOT_EVERY_SECONDS. Keyword arguments
-    (`Settings(model_dir=...)`) override the environment.
+    ITEMTOWER_MAX_BODY_BYTES, ITEMTOWER_SNAPSHOT_EVERY_OPS, ITEMTOWER_SNAPSHOT_EVERY_SECONDS,
+    ITEMTOWER_ANN_THRESHOLD, ITEMTOWER_EF_SEARCH, ITEMTOWER_HNSW_M, ITEMTOWER_SEARCH_THREADS, ITEMTOWER_TORCH_THREADS,
+    ITEMTOWER_BATCH_WAIT_MS, ITEMTOWER_BATCH_MAX_ITEMS. Keyword arguments (`Settings(model_dir=...)`) override the
+    environment.
     """
 
     model_config = SettingsConfigDict(env_prefix="ITEMTOWER_", populate_by_name=True, extra="ignore")
@@ -33,3 +35,14 @@ class Settings(BaseSettings):
     snapshot_every_ops: int = Field(1000, ge=1, description="snapshot the index (and cut the write-ahead log) after "
                                     "this many writes")
     snapshot_every_seconds: float = Field(60.0, gt=0, description="... or this many seconds after a write")
+    # Search and the model (serve/batcher.py, index/ann.py; BENCHMARKS.md section 11 for the measured defaults)
+    ann_threshold: int = Field(10_000, ge=0, description="more items than this: HNSW (approximate); this many or "
+                               "fewer: exact flat search. 0: always HNSW")
+    ef_search: int = Field(32, ge=1, description="HNSW candidate list per query: higher = better recall, slower")
+    hnsw_m: int = Field(32, ge=2, description="HNSW neighbours per node (used when the graph is (re)built)")
+    search_threads: int = Field(1, ge=1, description="OpenMP threads per FAISS search (concurrency comes from "
+                                "concurrent requests; more threads per query only add contention)")
+    torch_threads: int = Field(1, ge=1, description="torch threads for the model (torch.set_num_threads)")
+    batch_wait_ms: float = Field(2.0, ge=0, description="embed work waits at most this long for other requests' "
+                                 "items to share one model call; 0 switches cross-request batching off")
+    batch_max_items: int = Field(256, ge=1, description="most items in one model call of the batching queue")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 
-from itemtower.index import FaissIndex
-from itemtower.serve import writes
-from itemtower.serve.deps import EmbedderDep, IndexDep, SettingsDep, StateDep, require_api_key
-from itemtower.serve.schemas import ErrorResponse, ItemIn, ItemOut, ProblemOut, SimilarItem, SimilarResponse, \
+from itemtower.index import VectorIndex
+from itemtower.serve import similarity, writes
+from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, SettingsDep, StateDep, require_api_key
+from itemtower.serve.schemas import ErrorResponse, ItemIn, ItemOut, ProblemOut, SimilarResponse, \
     UpsertResponse
 from itemtower.serve.validation import ApiError, check_filters, check_items, check_k, filters_from_query
 
@@ -27,27 +27,12 @@ _WRITE_AUTH = {
 }
 
 
-def _not_found(item_id: str, index: FaissIndex) -> ApiError:
-    return ApiError(404, f"no item with id {item_id!r} in the index ({len(index)} items); "
-                         "add it with PUT /items/{id}")
+def _not_found(item_id: str, index: VectorIndex) -> ApiError:
+    return similarity.not_found(item_id, index)
 
 
-def similar_items(
-    index: FaissIndex,
-    vector: np.ndarray,
-    k: int,
-    filters: dict[str, str],
-    exclude: set[str],
-    warnings: list[ProblemOut] | None = None,
-) -> SimilarResponse:
-    """Search the index and attach each hit's stored item (shared by /items/{id}/similar and /search)."""
-    hits = index.search(vector, k, filters=filters or None, exclude=exclude)
-    out = []
-    for hit_id, score in hits:
-        item = index.get(hit_id)
-        if item is not None:  # deleted between search and get by a concurrent request: skip rather than fail
-            out.append(SimilarItem(**item, score=score))
-    return SimilarResponse(items=out, warnings=warnings or [])
+# Query parameters of /similar that are not filters.
+SIMILAR_PARAMS = {"k", "offset", "per_group", "group_by"}
 
 
 @router.get(
@@ -57,27 +42,40 @@ def similar_items(
     responses={**_NOT_FOUND, 422: {"model": ErrorResponse, "description": "k out of range or unknown filter field"},
                **_NO_MODEL},
 )
-def similar(
+async def similar(
     item_id: str,
     request: Request,
     embedder: EmbedderDep,
     index: IndexDep,
     settings: SettingsDep,
     k: int = Query(10, ge=1, description="how many results (at most the service's max_k, 100 by default)"),
-) -> SimilarResponse:
+    offset: int = Query(0, ge=0, le=1000, description="skip this many results (pagination: offset=k is page 2)"),
+    per_group: int | None = Query(None, ge=1, description="at most this many results per group (diversity: "
+                                  "colour variants of one product do not fill the page)"),
+    group_by: str | None = Query(None, description="with per_group: group by this std field's values instead of "
+                                 "by the items' `group`"),
+) -> Response:
     """The k items nearest to `item_id` (which is itself left out), best first.
 
-    Every query parameter other than `k` is a filter on a std field: `?k=5&gender=female&season=winter` keeps items
-    whose `std.gender` holds "female" and whose `std.season` holds "winter". A field the model's schema does not
-    have is a 422 naming it.
+    Every query parameter other than `k`, `offset`, `per_group` and `group_by` is a filter on a std field:
+    `?k=5&gender=female&season=winter` keeps items whose `std.gender` holds "female" and whose `std.season` holds
+    "winter". A field the model's schema does not have is a 422 naming it.
     """
+    # `async`, and cheap dependencies: the plain case (no filter, no cap) is one sub-millisecond index search, run
+    # right here; a thread-pool hop per request cost more than the search (BENCHMARKS.md, section 11).
     check_k(k, settings.max_k)
-    filters = filters_from_query(request.query_params.multi_items(), reserved={"k"})
+    filters = filters_from_query(request.query_params.multi_items(), reserved=SIMILAR_PARAMS)
     check_filters(filters, embedder.schema)
+    diversity = similarity.diversity_from(per_group, group_by, embedder.schema)
     vector = index.vector(item_id)
     if vector is None:
         raise _not_found(item_id, index)
-    return similar_items(index, vector, k, filters, exclude={item_id})
+    args = (index, vector, k, filters, {item_id}, offset, diversity)
+    if similarity.runs_inline(filters, diversity):
+        hits = similarity.ranked(*args)
+    else:
+        hits = await run_in_threadpool(similarity.ranked, *args)
+    return similarity.similar_response(index, hits)
 
 
 @router.get(
@@ -93,11 +91,9 @@ def explain(item_id: str, embedder: EmbedderDep, index: IndexDep,
     item = index.get(item_id)
     if item is None:
         raise _not_found(item_id, index)
-    if not hasattr(embedder, "tower"):
+    if not isinstance(embedder, Explainer):
         raise ApiError(501, "the loaded model exposes no attention weights to explain")
-    from itemtower.explain import explain_item
-
-    return explain_item(embedder, item, top=top)
+    return embedder.explain(item, top=top)
 
 
 @router.get("/{item_id:path}", response_model=ItemOut, summary="Get an item", responses={**_NOT_FOUND, **_NO_MODEL})
