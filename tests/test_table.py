@@ -219,6 +219,15 @@ def test_cli_suggest_convert_validate(tmp_path):
     assert r.exit_code == 0, r.output
     assert "121 lines, 120 items kept, 0 records skipped, 0 errors, 0 warnings" in r.output
     assert len(read_catalog(out).items) == 120
+    # image paths relative to the table are rewritten relative to the catalog
+    (tmp_path / "img").mkdir()
+    src2 = write_csv(tmp_path / "img" / "t.csv", HEADER, ROWS[:1])
+    (tmp_path / "m2.toml").write_text(MAP, encoding="utf-8")
+    out2 = tmp_path / "sub" / "cat2.jsonl"
+    r = runner.invoke(app, ["convert", "table", "--src", str(src2), "--map", str(tmp_path / "m2.toml"),
+                            "--out", str(out2)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(out2.read_text())["image"] == "../img/img/A1.jpg"
     r = runner.invoke(app, ["validate", "--catalog", str(out)])
     assert r.exit_code == 0, r.output
     assert "fields: 5 kept, 0 left out" in r.output and "std.colours (4)" in r.output
@@ -235,3 +244,20 @@ def test_validate_shows_what_train_would_leave_out(tmp_path):
     assert r.exit_code == 0, r.output
     assert "fields: 1 kept, 1 left out" in r.output
     assert "std.sku: dropped (near-unique: 80 distinct of 80)" in r.output
+
+
+def test_train_prints_the_decisions_and_writes_them_to_the_manifest(tmp_path):
+    items = [{"id": f"i{i}", "title": f"{['wide', 'slim', 'crop'][i % 3]} shirt {i % 7}",
+              "std": {"sku": [f"S{i:04d}"], "kind": [f"k{i % 3}"]}} for i in range(60)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items), encoding="utf-8")
+    model = tmp_path / "model"
+    r = CliRunner().invoke(app, ["train", "--catalog", str(tmp_path / "c.jsonl"), "--out", str(model), "--fast",
+                                 "--epochs", "1", "--distill-items", "0", "--d-model", "32", "--batch-size", "16"])
+    assert r.exit_code == 0, r.output
+    assert "std.sku: dropped (near-unique: 60 distinct of 60)" in r.output
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert list(manifest["schema"]["std_fields"]) == ["kind"]
+    assert [d["field"] for d in manifest["schema"]["field_decisions"] if d["action"] == "dropped"] == ["std.sku"]
+    from itemtower.artifacts import Embedder
+
+    assert [d.field for d in Embedder.load(model).schema.decisions] == ["std.sku", "std.kind"]

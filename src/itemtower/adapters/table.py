@@ -25,6 +25,7 @@ on; the row number, 1-based, in Parquet) and its column, and the other rows are 
 from __future__ import annotations
 
 import bisect
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -85,6 +86,24 @@ class TableResult(ConvertResult):
 
     def report(self) -> CatalogReport:
         return CatalogReport(items=self.items, problems=self.problems, n_lines=self.n_lines, source=self.source)
+
+    def write(self, out_path: str | Path) -> list[Path]:
+        """Write the catalog; relative image paths, relative to the table's folder in the table, are rewritten
+        relative to the catalog's folder (where `itemtower.images` resolves them)."""
+        if self.source is not None:
+            src_dir, out_dir = Path(self.source).parent, Path(out_path).parent
+            self.items = [rebase_image(it, src_dir, out_dir) for it in self.items]
+        return super().write(out_path)
+
+
+def rebase_image(item: dict[str, Any], src_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """The item with a relative local `image` path moved from src_dir's frame to out_dir's; URLs and absolute
+    paths unchanged."""
+    image = item.get("image")
+    if not isinstance(image, str) or "://" in image or Path(image).is_absolute():
+        return item
+    rel = os.path.relpath(os.path.abspath(src_dir / image), os.path.abspath(out_dir))
+    return {**item, "image": Path(rel).as_posix()}
 
 
 # ---------------------------------------------------------------------------------------------------------------
