@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -45,6 +46,8 @@ def test_page_and_its_assets_are_served(tmp_path):
         r = c.get("/")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert 'src="static/page.js"' in r.text and 'href="static/page.css"' in r.text
+        refs = re.findall(r'(?:src|href)="([^"]+)"', r.text)
+        assert refs and all(u == "data:," or (":" not in u and not u.startswith("/")) for u in refs), refs  # relative
         js, css = c.get("/static/page.js"), c.get("/static/page.css")
         assert js.status_code == 200 and "javascript" in js.headers["content-type"] and "X-API-Key" in js.text
         assert css.status_code == 200 and "text/css" in css.headers["content-type"]
@@ -52,10 +55,14 @@ def test_page_and_its_assets_are_served(tmp_path):
 
 
 def test_schema_lists_closed_vocabularies_and_indexed_values_of_open_fields(tmp_path):
-    """A closed field lists its vocabulary; the open `brand` lists the values indexed items hold, sorted."""
+    """A closed field lists its vocabulary; the open `brand` lists the values indexed items hold, sorted, and a
+    new item's value shows up at once (the cache is keyed on the index size)."""
     extra = [{"id": f"b{i}", "title": "cotton shirt", "std": {"brand": [b]}} for i, b in enumerate(["Puma", "Acme"])]
     with fake_client(tmp_path, extra) as c:
         body = c.get("/schema").json()
+        assert c.put("/items/b9", json={"title": "wool coat", "std": {"brand": "Zed"}}).status_code == 201
+        after = {f["name"]: f for f in c.get("/schema").json()["std_fields"]}
+    assert after["brand"]["values"] == ["Acme", "Puma", "Zed"]
     fields = {f["name"]: f for f in body["std_fields"]}
     assert fields["color"] == {"name": "color", "values": ["Black", "White", "Red", "Blue"], "closed": True}
     assert fields["brand"] == {"name": "brand", "values": ["Acme", "Puma"], "closed": False}

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -30,7 +30,6 @@ router = APIRouter(tags=["page"])
 _SCAN_ITEMS = 5000  # items read to find an open field's values: bounded, so /schema stays fast at any index size
 _TOP_VALUES = 100  # values listed per open field
 _CACHE_SECONDS = 30.0
-_cache: dict[int, tuple[float, int, dict[str, list[str]]]] = {}  # id(index) -> (when, len, values per field)
 
 
 class StdFieldOut(BaseModel):
@@ -52,13 +51,14 @@ def page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
 
-def _indexed_values(index: Any, fields: list[str]) -> dict[str, list[str]]:
-    """The most frequent values of `fields` among the first _SCAN_ITEMS indexed items (cached for a while)."""
+def _indexed_values(index: Any, fields: list[str], cache: dict[str, Any]) -> dict[str, list[str]]:
+    """The most frequent values of `fields` among the first _SCAN_ITEMS indexed items. `cache` (the app's own
+    dict) keeps the answer for _CACHE_SECONDS while the index size stays the same."""
     if not fields:
         return {}
-    hit = _cache.get(id(index))
-    if hit is not None and hit[1] == len(index) and time.monotonic() - hit[0] < _CACHE_SECONDS:
-        return hit[2]
+    hit = cache.get("values")
+    if hit is not None and hit[0] is index and hit[1] == len(index) and time.monotonic() - hit[2] < _CACHE_SECONDS:
+        return hit[3]
     counts: dict[str, Counter] = {f: Counter() for f in fields}
     for n, item_id in enumerate(index.ids()):
         if n >= _SCAN_ITEMS:
@@ -67,8 +67,7 @@ def _indexed_values(index: Any, fields: list[str]) -> dict[str, list[str]]:
         for f in fields:
             counts[f].update(v for v in std.get(f) or () if isinstance(v, str))
     out = {f: sorted(v for v, _ in c.most_common(_TOP_VALUES)) for f, c in counts.items()}
-    _cache.clear()  # one index per app: keep one entry
-    _cache[id(index)] = (time.monotonic(), len(index), out)
+    cache["values"] = (index, len(index), time.monotonic(), out)
     return out
 
 
@@ -78,12 +77,15 @@ def _indexed_values(index: Any, fields: list[str]) -> dict[str, list[str]]:
     summary="The model's fields and their values (for filter dropdowns)",
     responses={503: {"model": ErrorResponse, "description": "no model loaded"}},
 )
-def schema(embedder: EmbedderDep, index: IndexDep) -> SchemaResponse:
+def schema(request: Request, embedder: EmbedderDep, index: IndexDep) -> SchemaResponse:
     """Per STD field, the values a filter can take: the schema's vocabulary for a closed field, else up to 100 of
     the values the indexed items hold most often (from the first 5,000 items). And the RE (free-text) fields."""
     s = embedder.schema
     open_fields = [f for f, vocab in s.std_fields.items() if vocab is None]
-    seen = _indexed_values(index, open_fields)
+    cache = getattr(request.app.state, "schema_cache", None)
+    if cache is None:
+        cache = request.app.state.schema_cache = {}
+    seen = _indexed_values(index, open_fields, cache)
     fields = [StdFieldOut(name=f, values=list(vocab) if vocab is not None else seen.get(f, []),
                           closed=vocab is not None)
               for f, vocab in s.std_fields.items()]
