@@ -129,7 +129,13 @@ def test_bad_rows_are_named_by_line_and_column_and_the_rest_kept(tmp_path, map_f
     raw = raw.replace(b"A4,T\xff\xfeo,few", b"A4,T\xff\xfeo,Red,,1,,,,1")
     (tmp_path / "enc.csv").write_bytes(raw)
     res = table.convert(tmp_path / "enc.csv", load_map(map_file))
-    assert (4, "name", "not UTF-8; row skipped") in [(p.line, p.field, p.message) for p in res.problems]
+    assert (4, "name") in [(p.line, p.field) for p in res.problems if p.message.startswith("not UTF-8; row skipped")]
+    assert [it["id"] for it in res.items] == ["A1", "A5", "A2"]
+    # a broken quote is named on its line; the reader goes on with the next row
+    text = (tmp_path / "bad.csv").read_text(encoding="utf-8").replace("A4,Too,few", 'A4,"Too"x,few')
+    (tmp_path / "quote.csv").write_text(text, encoding="utf-8")
+    res = table.convert(tmp_path / "quote.csv", load_map(map_file))
+    assert (4, "record") in [(p.line, p.field) for p in res.problems if "unreadable row" in p.message]
     assert [it["id"] for it in res.items] == ["A1", "A5", "A2"]
 
 

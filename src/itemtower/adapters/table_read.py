@@ -18,6 +18,8 @@ __all__ = ["FORMATS", "PARQUET_HINT", "table_format", "read_table", "cell_text"]
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".parquet": "parquet", ".pq": "parquet"}
+MAX_CELL_CHARS = 1 << 26
+UTF8_HINT = " (if every row says so, the file is in another encoding: save it as UTF-8, or iconv -f cp949 -t utf-8)"
 PARQUET_HINT = "reading .parquet needs pyarrow: pip install 'itemtower[table]' (pyarrow==26.0.1)"
 
 
@@ -49,9 +51,14 @@ def read_table(path: str | Path, problems: list[Problem]) -> tuple[list[str], It
 
 def _read_delimited(p: Path, delimiter: str, problems: list[Problem]):
     # surrogateescape: a badly encoded cell is a problem on its line, not a crash of the whole file
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CELL_CHARS))  # long descriptions are normal
     fh = p.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(fh, delimiter=delimiter)
-    header = next(reader, None)
+    reader = csv.reader(fh, delimiter=delimiter, strict=True)  # strict: a broken quote is named, not swallowed
+    try:
+        header = next(reader, None)
+    except csv.Error as e:
+        fh.close()
+        raise ValueError(f"{p}: line 1: the header row cannot be read: {e}") from None
     if not header:
         fh.close()
         raise ValueError(f"{p}: empty file; expected a header row naming the columns")
@@ -59,7 +66,14 @@ def _read_delimited(p: Path, delimiter: str, problems: list[Problem]):
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
         with fh:
-            for cells in reader:
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as e:  # a bad quote, an unterminated quoted cell, a cell over the limit
+                    problems.append(Problem(reader.line_num, None, "record", "", f"unreadable row: {e}; skipped"))
+                    continue
                 line = reader.line_num
                 if not any(c.strip() for c in cells):
                     continue
@@ -70,7 +84,7 @@ def _read_delimited(p: Path, delimiter: str, problems: list[Problem]):
                 bad = next((h for h, c in zip(header, cells) if _has_surrogate(c)), None)
                 if bad is not None:
                     problems.append(Problem(line, None, bad, cells[header.index(bad)].encode(
-                        "utf-8", "surrogateescape")[:60], "not UTF-8; row skipped"))
+                        "utf-8", "surrogateescape")[:60], "not UTF-8; row skipped" + UTF8_HINT))
                     continue
                 yield line, dict(zip(header, cells))
 
