@@ -150,7 +150,6 @@ def server(tiny_model):
 def browser(tmp_path_factory):
     """Headless Chromium with a fresh profile and nothing that phones home (the network here is closed)."""
     chromium, chromedriver = _browser_or_skip()
-    os.environ.setdefault("SE_AVOID_STATS", "true")  # selenium-manager must not try to reach out either
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -161,6 +160,7 @@ def browser(tmp_path_factory):
                  "--disable-dev-shm-usage", "--window-size=1280,900",
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         options.add_argument(flag)
+    # Both paths given: selenium skips Selenium Manager, which would try to download a driver.
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     driver.set_page_load_timeout(20)
     try:
