@@ -166,11 +166,13 @@ def test_embed_schema_error_from_check_item(client):
 
 
 def test_embed_batch_limit(tmp_path):
-    """More items than max_batch is a 413 that says how many are allowed."""
+    """More items than max_batch is a 422 (the schema's maxItems; 413 is the body-bytes limit) that says how many
+    are allowed."""
     c, _, _ = make_client(tmp_path, max_batch=2)
     with c:
         r = c.post("/embed", json={"items": [{"title": "a"}] * 3})
-    assert r.status_code == 413 and "at most 2 items" in r.json()["detail"]
+    assert r.status_code == 422 and "at most 2 items" in r.json()["detail"]
+    assert r.json()["errors"][0]["field"] == "items"
 
 
 def test_body_size_limit(tmp_path):

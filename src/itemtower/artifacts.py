@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import platform
 import tempfile
 from datetime import datetime, timezone
@@ -27,8 +28,8 @@ from itemtower.data.dataset import collate_items
 from itemtower.data.featurize import EncodedItem, Featurizer
 from itemtower.model import ItemTower, TowerConfig
 
-__all__ = ["Embedder", "ModelLoadError", "ModelNotFoundError", "atomic_save", "load_tower", "save_model",
-           "PTH1", "PTH2", "MANIFEST"]
+__all__ = ["Embedder", "ModelLoadError", "ModelNotFoundError", "atomic_save", "load_tower", "load_weights",
+           "save_model", "PTH1", "PTH2", "MANIFEST"]
 
 PTH1, PTH2, MANIFEST = "tower_body.pth", "tower_norm.pth", "manifest.json"
 FORMAT = "itemtower/1"
@@ -90,14 +91,62 @@ def save_model(directory: str | Path, tower: ItemTower, featurizer: Featurizer,
     return d
 
 
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    if not path.exists():
-        raise ModelNotFoundError(f"{path} is missing: the model directory is incomplete (train again)")
+def load_weights(path: str | Path, what: str = "model file") -> Any:
+    """torch.load(path, weights_only=True), with the two ways it fails said plainly, naming the file.
+
+    Raises:
+        ModelLoadError: a pickle of Python objects (weights_only refuses it: loading it could run code), or a
+            file that is truncated / not a torch file at all. The message says what to do; torch's own text
+            (a page long, about options this loader deliberately does not take) is not repeated.
+    """
+    path = Path(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, pickle with code, not a torch file at all
-        raise ModelLoadError(f"{path} cannot be loaded as weights ({type(e).__name__}: {str(e)[:200]}); "
-                             "the file is truncated or not an itemtower pth: copy or train it again") from None
+    except pickle.UnpicklingError as e:
+        if "weights only" not in str(e).lower():
+            raise ModelLoadError(f"{path} ({what}) is not a readable torch file (UnpicklingError: "
+                                 f"{_first_line(e)}): it is truncated or damaged; copy it again or retrain") from None
+        raise ModelLoadError(
+            f"{path} ({what}) was saved with pickle: it holds Python objects, not only tensors, and itemtower loads "
+            "model files with weights_only=True so that a model file can never run code. Save the tensors alone "
+            "(torch.save(module.state_dict(), path)) or retrain with `itemtower train`") from None
+    except Exception as e:  # truncated zip, not a torch file at all
+        raise ModelLoadError(f"{path} ({what}) cannot be loaded as weights ({type(e).__name__}: {_first_line(e)}): "
+                             "the file is truncated or not a torch file; copy it again or retrain") from None
+
+
+def load_resume(path: Path, tower: torch.nn.Module, head: torch.nn.Module,
+                optimizer: torch.optim.Optimizer) -> tuple[int, int, float]:
+    """Restore a training checkpoint (resume.pt) into `tower`, `head` and `optimizer`.
+
+    Returns:
+        (step, epoch it ended, best validation loss).
+
+    Raises:
+        ModelLoadError naming the file: unreadable (see load_weights), or from a run with another model config.
+    """
+    state = load_weights(path, "training checkpoint")
+    try:
+        tower.load_state_dict(state["tower"])
+        head.load_state_dict(state["head"])
+        optimizer.load_state_dict(state["optimizer"])
+        return int(state["step"]), int(state["epoch"]), float(state.get("best_val", float("inf")))
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise ModelLoadError(f"{path} (training checkpoint) does not fit this run ({type(e).__name__}: "
+                             f"{_first_line(e)}): it is damaged or from a run with other model flags; resume with "
+                             "the flags it was trained with, or delete it to train from scratch") from None
+
+
+def _first_line(e: BaseException, limit: int = 160) -> str:
+    text = (str(e).strip().splitlines() or [""])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        raise ModelLoadError(f"{path} is missing: the model directory is incomplete; copy the whole directory "
+                             "again or retrain with `itemtower train`")
+    return load_weights(path, "weights")
 
 
 def load_tower(directory: str | Path) -> tuple[ItemTower, Featurizer, dict[str, Any]]:
@@ -113,10 +162,7 @@ def load_tower(directory: str | Path) -> tuple[ItemTower, Featurizer, dict[str, 
         cfg = TowerConfig.from_dict(manifest["model"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ModelLoadError(f"{d / MANIFEST} is not a valid manifest: {e}") from None
-    try:
-        featurizer = Featurizer.load(d)
-    except FileNotFoundError as e:
-        raise ModelNotFoundError(str(e)) from None
+    featurizer = _load_featurizer(d)
     tower = ItemTower(cfg)
     for part, name in ((tower.body, PTH1), (tower.norm, PTH2)):
         state = _load_state(d / name)
@@ -124,8 +170,35 @@ def load_tower(directory: str | Path) -> tuple[ItemTower, Featurizer, dict[str, 
             part.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as e:
             raise ModelLoadError(f"{d / name} does not match the manifest's model config: {str(e)[:300]}") from None
+    _check_dim(d, manifest, tower)
     tower.eval()
     return tower, featurizer, manifest
+
+
+def _load_featurizer(d: Path) -> Featurizer:
+    """Featurizer.load, with a missing or broken vocabulary file named (a missing one is an incomplete model
+    directory, not "no model": the manifest is there)."""
+    for name in ("schema.json", "tokenizer.json", "featurizer.json"):
+        if not (d / name).exists():
+            raise ModelLoadError(f"{d / name} is missing: the model directory {d} is incomplete (it has a "
+                                 "manifest); copy the whole directory again or retrain with `itemtower train`")
+    try:
+        return Featurizer.load(d)
+    except (ValueError, KeyError, TypeError) as e:  # bad JSON, a tokenizer file `tokenizers` cannot read, ...
+        text = str(e).strip() or type(e).__name__
+        raise ModelLoadError(f"the vocabulary files in {d} (schema.json, tokenizer.json, featurizer.json) cannot be "
+                             f"read: {text[:300]}; copy the whole directory again or retrain with "
+                             "`itemtower train`") from None
+
+
+def _check_dim(d: Path, manifest: dict[str, Any], tower: ItemTower) -> None:
+    """The manifest's `dim` is what /info and clients read: it must be the size of the vectors the weights make
+    (the tower was built from the manifest's model config, and load_state_dict checked the weights against it)."""
+    said, made = manifest.get("dim"), tower.cfg.h_dim
+    if said is not None and (isinstance(said, bool) or said != made):
+        raise ModelLoadError(f"{d / MANIFEST} says dim {said!r}, but the weights ({PTH1}, {PTH2}) make vectors of "
+                             f"dimension {made}: the manifest was edited or belongs to another model; restore it "
+                             "from the training run or retrain with `itemtower train`")
 
 
 class Embedder:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from itemtower.jsonsafe import json_problems
 from itemtower.schema import Schema
 
 __all__ = [
@@ -186,6 +187,9 @@ class _Checker:
             hint = " (a JSON array: write one object per line)" if isinstance(obj, list) else ""
             add("record", obj, f"not a JSON object but {type(obj).__name__}{hint}")
             return problems
+        # NaN, inf, lone surrogates, deep nesting: such an item could never be written back (index, log, answer)
+        for jp in json_problems(obj):
+            add(jp.path, jp.value, jp.message)
 
         # id
         if "id" in obj and obj["id"] is not None:
@@ -199,8 +203,8 @@ class _Checker:
         elif not partial:
             add("id", None, "missing id")
 
-        # title
-        if "title" in obj:
+        # title (null = absent: fine in a partial item, "missing" in a full one)
+        if obj.get("title") is not None:
             title = obj["title"]
             if not isinstance(title, str):
                 add("title", title, f"title must be a string, not {type(title).__name__}")
@@ -384,6 +388,10 @@ def read_catalog(path: str | Path, schema: Schema | None = None, strict: bool = 
                 problems.append(
                     Problem(lineno, None, "record", text.strip(), f"malformed JSON (column {e.colno}): {e.msg}")
                 )
+                continue
+            except RecursionError:  # json's parser gives up near 1,000 levels: one bad line, not a failed file
+                problems.append(Problem(lineno, None, "record", text.strip(),
+                                        "nested too deeply to parse (objects/arrays about 1,000 levels deep)"))
                 continue
             n_json += 1
 

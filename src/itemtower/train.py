@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from itemtower.artifacts import atomic_save, save_model
+from itemtower.artifacts import atomic_save, load_resume, save_model
 from itemtower.catalog import read_catalog
 from itemtower.data.dataset import SimCSERecSysDataset, collate_items, collate_views
 from itemtower.data.featurize import Featurizer
@@ -200,12 +200,8 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
 
     resume_path = out / "resume.pt"
     if cfg.resume and resume_path.exists():
-        state = torch.load(resume_path, map_location="cpu", weights_only=True)
-        tower.load_state_dict(state["tower"])
-        head.load_state_dict(state["head"])
-        opt.load_state_dict(state["optimizer"])
-        step, start_epoch = int(state["step"]), int(state["epoch"]) + 1
-        best_val = float(state.get("best_val", best_val))
+        step, start_epoch, best_val = load_resume(resume_path, tower, head, opt)  # ModelLoadError naming it
+        start_epoch += 1
         history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else history
         log(f"resumed from {resume_path} at epoch {start_epoch}, step {step}")
 

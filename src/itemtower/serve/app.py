@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -28,6 +28,9 @@ from itemtower.serve.metrics import Metrics, MetricsMiddleware
 from itemtower.serve.docs import add_offline_docs
 from itemtower.serve import tuning
 from itemtower.serve.routes import batch, embed, items, page, recommend, search, service
+from itemtower.serve.guard import json_body_guard, unreadable_body
+from itemtower.serve.methods import MethodGuard
+from itemtower.serve.openapi import conform_openapi
 from itemtower.serve.settings import Settings
 from itemtower.serve.validation import ApiError, problems_from_pydantic, summary
 
@@ -119,6 +122,12 @@ def _save_if_changed(state: ServiceState) -> None:
         log.exception("could not save the index to %s: changes since startup are lost", state.index_dir)
 
 
+def _model_schema(app: FastAPI) -> Any:
+    """The loaded model's schema (its std fields are the filters), None before start-up or without a model."""
+    state = getattr(app.state, "service", None)
+    return state.embedder.schema if state is not None and state.embedder is not None else None
+
+
 def _too_large(max_bytes: int) -> str:
     return (f"request body larger than {max_bytes} bytes: send fewer items per request "
             "(or raise ITEMTOWER_MAX_BODY_BYTES)")
@@ -191,7 +200,12 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc: add_offline_docs below, from packaged files (no CDN)
         redoc_url=None,
+        # every route: a body holding NaN, Infinity, a lone surrogate or deep nesting is a 422 before anything
+        # else reads it (serve/guard.py)
+        dependencies=[Depends(json_body_guard)],
     )
+    # the OpenAPI document states the error body, the limits and the model's std fields (serve/openapi.py)
+    conform_openapi(app, settings.max_k, settings.max_batch, lambda: _model_schema(app))
     app.state.metrics = metrics
 
     for module in (service, embed, batch, recommend, items, search, page):  # recommend: before /items/{id}
@@ -228,11 +242,14 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # 404 for an unknown path, 405, 413 from the body limit: the same body shape as every other error.
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return await _api_error(request, unreadable_body(exc.__cause__))  # FastAPI's undocumented 400
         detail = exc.detail
         return JSONResponse({"detail": str(detail), "errors": []}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     # Added last = outermost: an oversized body is refused before anything reads it; metrics see every response.
+    app.add_middleware(MethodGuard, router=app.router)  # 405 with the owning path's methods in Allow
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(_BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

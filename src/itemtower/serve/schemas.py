@@ -7,12 +7,16 @@ reader judge items by the same rules.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from itemtower.jsonsafe import safe_value
 
 __all__ = [
     "ItemIn",
+    "ItemPut",
+    "NONBLANK",
     "ItemOut",
     "ProblemOut",
     "EmbedRequest",
@@ -37,20 +41,43 @@ _ITEM_EXAMPLE: dict[str, Any] = {
 _PARTIAL_EXAMPLE: dict[str, Any] = {"title": "black fleece jacket", "std": {"category": "01outer_02jacket"}}
 
 
+# "Holds a character that str.strip() keeps": the exact rule of catalog.check_item ("empty string value", "empty
+# id", "empty title"), spelled without \s (whose meaning differs between Python, Rust and ECMA regexes). Only the
+# OpenAPI schema carries it (so that schemathesis and clients know); check_item stays the one validator.
+NONBLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_Text = Annotated[str, Field(json_schema_extra={"pattern": NONBLANK})]
+_Values = dict[str, _Text | list[_Text]]
+
+
+_STD = "categorical fields: field -> a value or a list of values"
+_RE = "free-text phrases per field: a phrase or a list of phrases"
+_GROUP = "id of a product family (colour/size variants)"
+
+
 class ItemIn(BaseModel):
-    """An item as a client sends it. Keys other than these are kept and returned, never fed to the model."""
+    """An item as a client sends it. Keys other than these are kept and returned, never fed to the model; they must
+    be JSON (no NaN or Infinity, no lone surrogates, at most 32 levels deep: itemtower.jsonsafe)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_ITEM_EXAMPLE]})
 
-    id: str | None = Field(None, description="unique id; optional for /embed and /search, taken from the path on PUT")
+    id: _Text | None = Field(None, description="unique id; optional for /embed and /search")
     title: str | None = Field(None, description="free-text product title (Korean, English or mixed)")
-    std: dict[str, str | list[str]] = Field(
-        default_factory=dict, description="categorical fields: field -> a value or a list of values"
-    )
-    re: dict[str, str | list[str]] = Field(
-        default_factory=dict, description="free-text phrases per field: a phrase or a list of phrases"
-    )
-    group: str | None = Field(None, description="id of a product family (colour/size variants)")
+    std: _Values = Field(default_factory=dict, description=_STD)
+    re: _Values = Field(default_factory=dict, description=_RE)
+    group: str | None = Field(None, description=_GROUP)
+
+
+class ItemPut(BaseModel):
+    """A full item for PUT /items/{id}: a title is required; the id is the path's. A body `id`, if sent anyway,
+    must equal it: it is an extra key here, so that the schema does not invite a second, different id."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {k: v for k, v in _ITEM_EXAMPLE.items() if k != "id"}]})
+
+    title: _Text = Field(description="free-text product title (Korean, English or mixed); not empty")
+    std: _Values = Field(default_factory=dict, description=_STD)
+    re: _Values = Field(default_factory=dict, description=_RE)
+    group: str | None = Field(None, description=_GROUP)
 
 
 class ItemOut(BaseModel):
@@ -72,9 +99,15 @@ class ProblemOut(BaseModel):
 
     item: int | None = Field(None, description="position of the item in the request's list (0-based), if a list")
     field: str = Field(description="dotted field name: title, std.color, re.color, ...")
-    value: Any = None
+    value: Any = Field(None, description="the value as sent, or a short repr of it when JSON cannot hold it")
     message: str
     severity: str = "warning"
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _json_safe(cls, value: Any) -> Any:
+        # NaN, inf, a lone surrogate: echoing the bad value back must never be what fails (a 500 from a 422)
+        return safe_value(value)
 
 
 class EmbedRequest(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from itemtower.serve.deps import EmbedderDep, SettingsDep
-from itemtower.serve.schemas import EmbedRequest, EmbedResponse, ErrorResponse
+from itemtower.serve.schemas import EmbedRequest, EmbedResponse, ErrorResponse, ProblemOut
 from itemtower.serve.validation import ApiError, check_items
 
 router = APIRouter(tags=["embed"])
@@ -16,8 +16,9 @@ router = APIRouter(tags=["embed"])
     response_model=EmbedResponse,
     summary="Embed items",
     responses={
-        413: {"model": ErrorResponse, "description": "more items than max_batch"},
-        422: {"model": ErrorResponse, "description": "an item is malformed (the item index and field are named)"},
+        413: {"model": ErrorResponse, "description": "request body larger than max_body_bytes"},
+        422: {"model": ErrorResponse, "description": "an item is malformed (the item index and field are named), "
+                                                     "or more items than max_batch"},
         503: {"model": ErrorResponse, "description": "no model loaded"},
     },
 )
@@ -28,8 +29,11 @@ def embed(body: EmbedRequest, embedder: EmbedderDep, settings: SettingsDep) -> E
     """
     # A plain `def`: FastAPI runs it in a worker thread, so the CPU-bound model call does not block the event loop.
     if len(body.items) > settings.max_batch:
-        raise ApiError(413, f"at most {settings.max_batch} items per request; got {len(body.items)}: "
-                            "split the batch (or raise ITEMTOWER_MAX_BATCH)")
+        # 422, not 413: the schema says maxItems (413 is the body-bytes limit, serve/app.py)
+        raise ApiError(422, f"at most {settings.max_batch} items per request; got {len(body.items)}: "
+                            "split the batch (or raise ITEMTOWER_MAX_BATCH)",
+                       [ProblemOut(field="items", value=len(body.items), severity="error",
+                                   message=f"more than max_batch ({settings.max_batch}) items")])
     items, warnings = check_items(body.items, embedder.schema, partial=True)
     vectors = embedder.embed(items) if items else []
     return EmbedResponse(dim=embedder.dim, embeddings=[v.tolist() for v in vectors], warnings=warnings)

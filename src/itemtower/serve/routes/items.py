@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from itemtower.index import VectorIndex
 from itemtower.serve import similarity, writes
 from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, SettingsDep, StateDep, require_api_key
-from itemtower.serve.schemas import ErrorResponse, ItemIn, ItemOut, ProblemOut, SimilarResponse, \
+from itemtower.serve.schemas import ErrorResponse, ItemOut, ItemPut, ProblemOut, SimilarResponse, \
     UpsertResponse
 from itemtower.serve.validation import ApiError, check_filters, check_items, check_k, filters_from_query
 
@@ -119,7 +119,7 @@ def get_item(item_id: str, index: IndexDep) -> dict[str, Any]:
 )
 def put_item(
     item_id: str,
-    body: ItemIn,
+    body: ItemPut,
     response: Response,
     embedder: EmbedderDep,
     index: IndexDep,
@@ -127,9 +127,10 @@ def put_item(
 ) -> UpsertResponse:
     """Validate the item (a full item: a non-empty title is required; the id comes from the path), embed it and
     put it in the index at once: it is searchable in the next request. 201 if new, 200 if it replaced one."""
-    if body.id is not None and body.id != item_id:
-        raise ApiError(422, f"the body's id {body.id!r} differs from the path's {item_id!r}; drop it or make them "
-                            "equal", [ProblemOut(field="id", value=body.id, severity="error",
+    body_id = (body.model_extra or {}).get("id")  # not a declared field of ItemPut: the path names the item
+    if body_id is not None and body_id != item_id:
+        raise ApiError(422, f"the body's id {body_id!r} differs from the path's {item_id!r}; drop it or make them "
+                            "equal", [ProblemOut(field="id", value=body_id, severity="error",
                                                  message=f"differs from the path id {item_id!r}")])
     body.id = item_id
     [item], warnings = check_items([body], embedder.schema, partial=False, numbered=False)
