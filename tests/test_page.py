@@ -251,6 +251,40 @@ def test_browser_filters_and_word_search(browser, server):
     assert len(css(browser, "#grid .card")) == 10
 
 
+def card_ids(driver) -> list[str]:
+    return [c.get_attribute("data-id") for c in css(driver, "#grid .card")]
+
+
+def test_browser_pages_diversity_and_variants(browser, server):
+    """Next/previous page through the ranking; "one per product group" leaves one item per group; Variants on a
+    card lists the rest of its group."""
+    base, items = server
+    open_page(browser, base)
+    search_id(browser, "it0")
+    first = card_ids(browser)
+    css(browser, "#btn-next")[0].click()
+    wait(browser, lambda d: "from #11" in css(d, "#results-info")[0].text, "page 2")
+    second = card_ids(browser)
+    assert len(second) == 10 and not set(first) & set(second)
+    css(browser, "#btn-prev")[0].click()
+    wait(browser, lambda d: "from #" not in css(d, "#results-info")[0].text, "page 1 again")
+    assert card_ids(browser) == first
+
+    css(browser, "#q-per-group")[0].click()
+    search_id(browser, "it4")
+    groups = [items[i]["group"] for i in card_ids(browser)]
+    assert len(groups) == 10 and len(set(groups)) == 10, groups
+    css(browser, "#q-per-group")[0].click()
+
+    card = css(browser, "#grid .card")[0]
+    item_id = card.get_attribute("data-id")
+    card.find_element("css selector", "button.variants").click()
+    wait(browser, lambda d: f"variants of {item_id}" in css(d, "#results-info")[0].text, "the variants")
+    variants = card_ids(browser)
+    expected = {i for i, it in items.items() if it.get("group") == items[item_id]["group"]} - {item_id}
+    assert variants and set(variants) == expected
+
+
 def test_browser_explanation_on_click(browser, server):
     """Explain on a card opens the per-field explanation: each STD field with the tokens it read."""
     base, items = server

@@ -95,29 +95,52 @@ function chosenFilters() {
 
 // ------------------------------------------------------------------ searching
 
-async function similarTo(id) {
+let current = null; // the query on show: {what, k, offset, fetchPage(k, offset)}, for the pager
+
+const perGroup = () => ($("#q-per-group").checked ? 1 : null);
+
+function similarTo(id) {
   $("#q-id").value = id;
-  const params = new URLSearchParams({ k: $("#q-k").value, ...chosenFilters() });
-  await run(`similar to ${id}`, () => api("GET", `${itemPath(id)}/similar?${params}`));
+  const filters = chosenFilters(), group = perGroup();
+  return run(`similar to ${id}`, (k, offset) => {
+    const params = new URLSearchParams({ k, offset, ...(group ? { per_group: group } : {}), ...filters });
+    return api("GET", `${itemPath(id)}/similar?${params}`);
+  });
 }
 
-async function searchWords(words) {
-  const filters = chosenFilters();
-  const body = { item: { title: words || null, std: filters }, k: Number($("#q-k").value), filters };
-  await run(`search "${words}"`, () => api("POST", "search", { body }));
+function searchWords(words) {
+  const filters = chosenFilters(), group = perGroup();
+  const item = { title: words || null, std: filters };
+  return run(`search "${words}"`, (k, offset) =>
+    api("POST", "search", { body: { item, k, offset, filters, ...(group ? { per_group: group } : {}) } }));
 }
 
-async function run(what, call) {
+function variantsOf(id) {
+  return run(`variants of ${id}`, (k, offset) =>
+    api("GET", `${itemPath(id)}/variants?${new URLSearchParams({ k, offset })}`));
+}
+
+async function run(what, fetchPage, offset = 0) {
+  const k = Number($("#q-k").value);
+  current = { what, k, offset, fetchPage };
   clearError();
+  $("#pager").hidden = true;
   $("#results-info").textContent = `${what}: searching...`;
   try {
-    const data = await call();
-    renderResults(data, what);
+    const data = await fetchPage(k, offset);
+    renderResults(data, offset ? `${what}, from #${offset + 1}` : what);
+    $("#btn-prev").disabled = offset === 0;
+    $("#btn-next").disabled = (data.items || []).length < k;
+    $("#pager").hidden = offset === 0 && (data.items || []).length < k;
   } catch (e) {
     $("#results-info").textContent = "";
     $("#grid").replaceChildren();
     showError(e);
   }
+}
+
+function turnPage(step) {
+  if (current) run(current.what, current.fetchPage, Math.max(0, current.offset + step * current.k));
 }
 
 function imageOf(item) {
@@ -141,6 +164,7 @@ function card(item) {
     el("div", { class: "actions" },
       el("button", { type: "button", class: "similar", text: "Similar" }),
       el("button", { type: "button", class: "explain", text: "Explain" }),
+      item.group ? el("button", { type: "button", class: "variants", text: "Variants" }) : null,
       el("button", { type: "button", class: "edit", text: "Edit" })));
 }
 
@@ -243,6 +267,8 @@ function init() {
   });
   $("#edit-form").addEventListener("submit", (ev) => { ev.preventDefault(); save(); });
   $("#explain-close").addEventListener("click", () => { $("#explain").hidden = true; });
+  $("#btn-prev").addEventListener("click", () => turnPage(-1));
+  $("#btn-next").addEventListener("click", () => turnPage(1));
   $("#grid").addEventListener("click", (ev) => {
     const button = ev.target.closest("button");
     const id = button && button.closest(".card") && button.closest(".card").dataset.id;
@@ -250,6 +276,7 @@ function init() {
     if (button.classList.contains("similar")) similarTo(id);
     else if (button.classList.contains("explain")) explain(id);
     else if (button.classList.contains("edit")) edit(id);
+    else if (button.classList.contains("variants")) variantsOf(id);
   });
   loadStatus();
   loadFilters();
