@@ -181,10 +181,24 @@ def _is_code(value: str) -> bool:
     return bool(value) and not any(c.isspace() for c in value) and any(c.isdigit() for c in value)
 
 
+def _mostly(counts: Counter, pred, share: float) -> bool:
+    """Whether at least `share` of the values (counted with repeats) satisfy pred; each distinct value is tested
+    once and the test stops as soon as the misses settle it (a description column fails in its first values)."""
+    total = sum(counts.values())
+    allowed_misses, misses = (1 - share) * total, 0
+    for value, n in counts.items():
+        if not pred(value):
+            misses += n
+            if misses > allowed_misses:
+                return False
+    return True
+
+
 def _decide(name: str, values: list[str], n_items: int, ids_copied: int, text: bool) -> FieldDecision:
     """Keep or drop one field from its values (all of them, over the catalog). `text`: an RE field, where unique
     values are normal (descriptions) and only codes and bare numbers are dropped."""
-    n_vals, distinct = len(values), len(set(values))
+    counts = Counter(values)
+    n_vals, distinct = len(values), len(counts)
 
     def decision(action: str, reason: str) -> FieldDecision:
         return FieldDecision(name, action, reason, n_items, distinct)
@@ -194,14 +208,14 @@ def _decide(name: str, values: list[str], n_items: int, ids_copied: int, text: b
     ratio = distinct / max(1, n_vals)
     if ids_copied >= NEAR_UNIQUE * n_items:
         return decision("dropped", f"copies the item id in {ids_copied:,} of {n_items:,} items")
-    numeric = sum(parse_number(v) is not None for v in values) >= NUMERIC_SHARE * n_vals
+    numeric = _mostly(counts, lambda v: parse_number(v) is not None, NUMERIC_SHARE)
     if text:
         if numeric:
             return decision("dropped", f"numbers as text: {distinct:,} distinct of {n_vals:,}")
-        if ratio > NEAR_UNIQUE and sum(map(_is_code, values)) >= CODE_SHARE * n_vals:
+        if ratio > NEAR_UNIQUE and _mostly(counts, _is_code, CODE_SHARE):
             return decision("dropped", f"id-like codes: {distinct:,} distinct of {n_vals:,}")
         return decision("kept", f"text, {distinct:,} distinct of {n_vals:,}")
-    whole = numeric and all(float(x).is_integer() for x in map(parse_number, values) if x is not None)
+    whole = numeric and all(float(x).is_integer() for x in map(parse_number, counts) if x is not None)
     if ratio > NEAR_UNIQUE and not (numeric and not whole):  # near-unique whole numbers are ids, not measures
         return decision("dropped", f"near-unique: {distinct:,} distinct of {n_vals:,}")
     if numeric and ratio > FREE_NUMERIC:
@@ -228,7 +242,9 @@ def infer_schema(items: Iterable[dict[str, Any]], name: str = "inferred") -> Sch
         for section in ("std", "re"):
             for k, vals in (it.get(section) or {}).items():
                 key = (section, str(k))
-                vs = [str(v) for v in (vals if isinstance(vals, list) else [vals]) if v is not None]
+                vs = vals if type(vals) is list else [vals]  # normalized items: lists of strings already
+                if not all(type(v) is str for v in vs):
+                    vs = [str(v) for v in vs if v is not None]
                 values[key].extend(vs)
                 if vs:
                     n_items[key] += 1
