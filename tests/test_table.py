@@ -267,3 +267,18 @@ def test_train_prints_the_decisions_and_writes_them_to_the_manifest(tmp_path):
     from itemtower.artifacts import Embedder
 
     assert [d.field for d in Embedder.load(model).schema.decisions] == ["std.sku", "std.kind"]
+
+
+def test_suggest_map_on_json_lines_reaches_into_nested_objects(tmp_path):
+    rng = random.Random(1)
+    rows = [{"sku": f"P{i:04d}", "name": f"{rng.choice(['slim', 'wide'])} pants {i}",
+             "attrs": {"fit": rng.choice(["slim", "regular", "loose"]), "rise": rng.choice(["low", "mid"])},
+             "tags": rng.sample(["denim", "summer", "basic"], 2)} for i in range(100)]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    text, sugg, _ = suggest_map(tmp_path / "t.jsonl", tmp_path / "m.toml")
+    role = {s.column: (s.role, s.field) for s in sugg}
+    assert role == {"sku": ("id", "id"), "name": ("title", "title"), "attrs.fit": ("std", "fit"),
+                    "attrs.rise": ("std", "rise"), "tags": ("std", "tags")}
+    res = table.convert(tmp_path / "t.jsonl", load_map(tmp_path / "m.toml"))
+    assert res.problems == [] and res.items[0]["std"]["fit"] == [rows[0]["attrs"]["fit"]]
+    assert res.items[0]["std"]["tags"] == rows[0]["tags"]  # a real list stays a list, no separator needed
