@@ -147,6 +147,10 @@ def read_log(path: str | Path) -> LogReadResult:
     return LogReadResult(records, warnings, good_bytes, corrupt)
 
 
+# fdatasync: the data and the file size, not the mtime (what a replay needs, one metadata write less per commit).
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
 def fsync_dir(directory: str | Path) -> None:
     """Make a rename or a new file in `directory` durable (its entry is in the directory's own blocks)."""
     fd = os.open(str(directory), os.O_RDONLY)
@@ -230,7 +234,7 @@ class WriteAheadLog:
             self._cond.release()
             try:
                 if self._fsync:
-                    os.fsync(fd)
+                    _datasync(fd)
             finally:
                 self._cond.acquire()
             self._synced = max(self._synced, target)
