@@ -172,7 +172,10 @@ def parse_map(d: dict[str, Any], source: str = "map") -> TableMap:
 
 def load_map(path: str | Path) -> TableMap:
     """Read a TOML map (tomllib). Raises FileNotFoundError, or ValueError with the TOML error or the bad key."""
-    import tomllib  # Python 3.11+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise ImportError("reading a TOML map needs Python 3.11 or newer (the standard library's tomllib)") from None
 
     p = Path(path)
     if not p.exists():
