@@ -131,21 +131,23 @@ class DurableIndex:
 
     @classmethod
     def open(cls, directory: str | Path, dim: int, *, every_ops: int = 1000, every_seconds: float = 60.0,
-             build_hint: str = "`itemtower index --model DIR --catalog FILE`") -> "DurableIndex":
+             build_hint: str = "`itemtower index --model DIR --catalog FILE`",
+             index_options: dict[str, Any] | None = None) -> "DurableIndex":
         """Lock the directory, load the snapshot, replay the log. Never fails for broken files (they become
-        `warnings`); raises DirectoryLocked when another process writes the directory."""
+        `warnings`); raises DirectoryLocked when another process writes the directory. `index_options` are
+        passed to FaissIndex(dim, **options) and FaissIndex.load(dir, **options) (e.g. the ANN settings)."""
         d = Path(directory)
         lock = DirLock.acquire(d)
         try:
-            return cls._open_locked(d, dim, lock, every_ops, every_seconds, build_hint)
+            return cls._open_locked(d, dim, lock, every_ops, every_seconds, build_hint, index_options or {})
         except BaseException:
             lock.release()
             raise
 
     @classmethod
     def _open_locked(cls, d: Path, dim: int, lock: DirLock, every_ops: int, every_seconds: float,
-                     build_hint: str) -> "DurableIndex":
-        index, seq, can_snapshot, current_good, missing, warnings = _load_base(d, dim, build_hint)
+                     build_hint: str, options: dict[str, Any]) -> "DurableIndex":
+        index, seq, can_snapshot, current_good, missing, warnings = _load_base(d, dim, build_hint, options)
         result = read_log(d / LOG_FILE)
         warnings += result.warnings
         if result.corrupt:
@@ -303,29 +305,33 @@ class DurableIndex:
             self._lock.release()
 
 
-def _load_base(d: Path, dim: int, build_hint: str) -> tuple[FaissIndex, int, bool, bool, str | None, list[str]]:
+def _load_base(d: Path, dim: int, build_hint: str, options: dict[str, Any]
+               ) -> tuple[FaissIndex, int, bool, bool, str | None, list[str]]:
     """The snapshot to replay onto: (index, its seq, can_snapshot, current_good, why missing, warnings)."""
+    def empty() -> FaissIndex:
+        return FaissIndex(dim, **options)
+
     try:
-        index = FaissIndex.load(d)
+        index = FaissIndex.load(d, **options)
     except FileNotFoundError as e:  # a new directory, or a service that crashed before its first snapshot
-        return FaissIndex(dim), 0, True, False, str(e), []
+        return empty(), 0, True, False, str(e), []
     except ValueError as e:
         prev = d / PREV_DIR
         try:
-            index = FaissIndex.load(prev)
+            index = FaissIndex.load(prev, **options)
         except (FileNotFoundError, ValueError):
-            return FaissIndex(dim), 0, False, False, None, [
+            return empty(), 0, False, False, None, [
                 f"the index at {d} is broken and was not loaded ({e}); serving the writes in its log "
                 f"({LOG_FILE}) on an empty index; the broken files are kept and never saved over: restore them and "
                 f"restart (the log is replayed onto them), or rebuild with {build_hint} (which clears the log)"]
         if index.dim != dim:
-            return FaissIndex(dim), 0, False, False, None, [f"the index at {d} is broken ({e}) and {prev} is "
+            return empty(), 0, False, False, None, [f"the index at {d} is broken ({e}) and {prev} is "
                                                             f"from another model; rebuild with {build_hint}"]
         return index, _snapshot_seq(prev), True, False, None, [
             f"the last snapshot at {d} is broken ({e}); recovered from the previous one in {prev} and its log, "
             "nothing is lost; the next snapshot replaces the broken files"]
     if index.dim != dim:
-        return FaissIndex(dim), 0, False, False, None, [
+        return empty(), 0, False, False, None, [
             f"the index at {d} holds vectors of dimension {index.dim}, the model makes {dim}: it is from another "
             f"model; rebuild with {build_hint}"]
     return index, _snapshot_seq(d), True, True, None, []
