@@ -144,6 +144,8 @@ def test_map_errors_name_the_key_or_column(tmp_path, map_file):
         parse_map({"id": "a", "title": "b", "colour_map": {}})
     with pytest.raises(ValueError, match="'id' must name"):
         parse_map({"title": "b"})
+    with pytest.raises(ValueError, match=r"\[extra\] cannot be named std"):
+        parse_map({"id": "a", "title": "b", "extra": {"std": "c"}})
     with pytest.raises(ValueError, match="increasing"):
         parse_map({"id": "a", "title": "b", "std": {"w": {"column": "w", "buckets": [5, 1]}}})
     with pytest.raises(ValueError, match=r"\[std\] c: unknown key.*seperator"):

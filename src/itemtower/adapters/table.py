@@ -159,6 +159,10 @@ def parse_map(d: dict[str, Any], source: str = "map") -> TableMap:
             raise ValueError(f"{source}: [{sec}] must be a table of field = column")
     if not all(isinstance(c, str) for c in sections["extra"].values()):
         raise ValueError(f"{source}: [extra] values must be column names")
+    reserved = set(sections["extra"]) & {"id", "title", "std", "re", "group", "image"}
+    if reserved:
+        raise ValueError(f"{source}: [extra] cannot be named {', '.join(sorted(reserved))}: those keys are the "
+                         "item's own; pick another name (e.g. source_id)")
     missing = d.get("missing", list(DEFAULT_MISSING))
     if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
         raise ValueError(f"{source}: 'missing' must be a list of strings")
@@ -285,7 +289,7 @@ def convert(src: str | Path, tmap: TableMap) -> TableResult:
     columns, rows = read_table(src, problems)
     fmt = table_format(src)
     absent = {c: use for c, use in tmap.columns().items() if c not in columns}
-    if fmt == "jsonl":  # keys may be missing from some objects or nested: only a name seen nowhere is an error
+    if fmt in ("jsonl", "parquet"):  # nested objects / structs: a dotted column needs its first part
         absent = {c: u for c, u in absent.items() if c.split(".")[0] not in columns}
     if absent:
         listed = ", ".join(f"{c!r} ({u})" for c, u in absent.items())
