@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
+import pytest
 from conftest import make_items
 
 from itemtower.schema import FieldDecision, Schema, format_decisions, infer_schema, parse_number
@@ -86,3 +88,26 @@ def test_parse_number():
     assert parse_number(" 12 ") == 12 and parse_number(7) == 7
     for bad in ("12 cm", "1,2", "SKU1", "", "nan", True, float("nan")):
         assert parse_number(bad) is None, bad
+
+
+def test_the_demo_catalog_keeps_every_field():
+    from itemtower.demo import generate
+
+    items = generate(600, 0)
+    sch = infer_schema(items)
+    assert [d.field for d in sch.decisions if d.action == "dropped"] == []
+    assert len(sch.std_fields) + len(sch.re_fields) == len(sch.decisions)
+
+
+REAL_MYNTRA = Path(__file__).parents[2] / "shared" / "data" / "myntra"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_MYNTRA.is_dir(), reason="needs ../shared/data/myntra")
+def test_myntra_keeps_its_fields_price_point_included():
+    """The price point is a number as text, but a shared one (541 values over 21,395 styles): a category."""
+    from itemtower.adapters import myntra
+
+    sch = infer_schema(myntra.convert(REAL_MYNTRA).items)
+    assert [d.field for d in sch.decisions if d.action == "dropped"] == []
+    assert "price" in sch.std_fields and "description" in sch.re_fields
