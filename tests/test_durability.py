@@ -347,13 +347,14 @@ def test_batch_put_is_all_or_nothing(disk_model):
 
 
 def test_batch_put_limits_and_api_key(disk_model):
-    """More than max_batch items is a 413 saying what to do; an empty list a 422; the API key guards it."""
+    """More than max_batch items is a 422 saying what to do (the schema's maxItems, as /embed); an empty list a
+    422; the API key guards it."""
     model_dir, _ = disk_model
     with TestClient(create_app(Settings(model_dir=model_dir, max_batch=2, api_key="k"))) as c:
         body = {"items": [item("a"), item("b"), item("c")]}
         assert c.put("/items", json=body).status_code == 401
         r = c.put("/items", json=body, headers={"X-API-Key": "k"})
-        assert r.status_code == 413 and "ITEMTOWER_MAX_BATCH" in r.json()["detail"]
+        assert r.status_code == 422 and "ITEMTOWER_MAX_BATCH" in r.json()["detail"]
         assert c.put("/items", json={"items": []}, headers={"X-API-Key": "k"}).status_code == 422
         assert c.put("/items", json={"items": body["items"][:2]}, headers={"X-API-Key": "k"}).status_code == 200
 
@@ -373,7 +374,7 @@ def test_second_service_on_one_index_refuses_to_start(disk_model):
     scale reads instead."""
     model_dir, _ = disk_model
     with TestClient(create_app(Settings(model_dir=model_dir))):
-        with pytest.raises(DirectoryLocked, match="only one process may write an index directory.*read replica"):
+        with pytest.raises(DirectoryLocked, match="Only one process may write an index directory.*read replica"):
             with TestClient(create_app(Settings(model_dir=model_dir))):
                 pass
     with TestClient(create_app(Settings(model_dir=model_dir))) as c:  # free again after the first stopped

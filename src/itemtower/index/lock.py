@@ -17,8 +17,9 @@ __all__ = ["LOCK_FILE", "DirectoryLocked", "DirLock"]
 LOCK_FILE = "write.lock"
 
 SCALE_READS_HINT = (
-    "only one process may write an index directory: run a single service process per index (not uvicorn "
-    "--workers N); to scale reads, copy the index directory to each read replica and start one service on each copy"
+    "Only one process may write an index directory: run one service process per index (uvicorn --workers N "
+    "stops at start-up for this reason). To scale reads, run read replicas: each its own copy of the index "
+    "directory (taken from the writer's latest snapshot), with every write sent to the one writer"
 )
 
 
