@@ -4,7 +4,8 @@ FastAPI's generated schema is right about shapes but not about this service's ru
 - every 422 is the app's `ErrorResponse` (`{"detail": str, "errors": [...]}`), not FastAPI's HTTPValidationError
   (whose `detail` is an array), on every route, including routes that declare no 422 of their own;
 - the limits are settings, known only when the app is built: `k` at most max_k, at most max_batch items a request;
-- filters name the loaded model's std fields (a closed set: any other is a 422), with non-blank values;
+- filters and `group_by` name the loaded model's std fields (a closed set: any other is a 422), filter values are
+  not blank;
 - a path's item id is not blank (PUT of a blank id is "empty id").
 The document is built once, at the first request for it (after start-up, when the model is loaded) and cached.
 """
@@ -50,6 +51,8 @@ def _conform(doc: dict[str, Any], max_k: int, max_batch: int, schema: Schema | N
             _error_bodies(op)
             for param in op.get("parameters", []):
                 _limit_parameter(param, max_k)
+                if param.get("name") == "group_by" and schema is not None:
+                    _enum_of_strings(param.get("schema", {}), list(schema.std_fields))
             for media in op.get("requestBody", {}).get("content", {}).values():
                 ref = media.get("schema", {}).get("$ref", "")
                 if ref.startswith("#/components/schemas/"):
@@ -98,6 +101,8 @@ def _limit_body(body: dict[str, Any], max_k: int, max_batch: int, schema: Schema
     items = props.get("items")
     if items is not None and items.get("type") == "array":
         items["maxItems"] = min(items.get("maxItems", max_batch), max_batch)
+    if "group_by" in props and schema is not None:
+        _enum_of_strings(props["group_by"], list(schema.std_fields))
     filters = props.get("filters")
     if filters is not None and filters.get("type") == "object":
         values = filters.get("additionalProperties")
@@ -105,3 +110,12 @@ def _limit_body(body: dict[str, Any], max_k: int, max_batch: int, schema: Schema
             values.setdefault("pattern", NONBLANK)
         if schema is not None:  # no model: the route answers 503 whatever the filters
             filters["propertyNames"] = {"enum": list(schema.std_fields)}
+
+
+def _enum_of_strings(node: dict[str, Any], values: list[str]) -> None:
+    """A string (or `string | null`) that must be one of `values`: the enum goes on the string branch."""
+    if node.get("type") == "string":
+        node["enum"] = values
+    for branch in node.get("anyOf", []):
+        if branch.get("type") == "string":
+            branch["enum"] = values

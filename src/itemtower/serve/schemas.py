@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from itemtower.jsonsafe import safe_value
 
 __all__ = [
     "ItemIn",
     "ItemPut",
+    "ItemFull",
     "NONBLANK",
     "ItemOut",
     "ProblemOut",
@@ -49,6 +50,19 @@ _Text = Annotated[str, Field(json_schema_extra={"pattern": NONBLANK})]
 _Values = dict[str, _Text | list[_Text]]
 
 
+def _json_number(value: Any) -> Any:
+    """What JSON Schema calls a number: not a bool, not a string (pydantic's lax mode takes `true` as 1 and "2" as
+    2, which the schema's "integer" forbids; strict mode would refuse 5.0, which it allows)."""
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"expected a JSON number, got {type(value).__name__}")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+JsonIntOrNone = Annotated[int | None, BeforeValidator(_json_number)]  # (JsonInt | None would lose Field(ge=...))
+JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+
+
 _STD = "categorical fields: field -> a value or a list of values"
 _RE = "free-text phrases per field: a phrase or a list of phrases"
 _GROUP = "id of a product family (colour/size variants)"
@@ -65,6 +79,13 @@ class ItemIn(BaseModel):
     std: _Values = Field(default_factory=dict, description=_STD)
     re: _Values = Field(default_factory=dict, description=_RE)
     group: str | None = Field(None, description=_GROUP)
+
+
+class ItemFull(ItemIn):
+    """A full item in a batch write (PUT /items): its own id and a title, neither empty."""
+
+    id: _Text = Field(description="unique id; not empty")
+    title: _Text = Field(description="free-text product title (Korean, English or mixed); not empty")
 
 
 class ItemPut(BaseModel):
@@ -139,12 +160,12 @@ class SearchRequest(BaseModel):
     """Search by a partial item: e.g. only a category and a few title words."""
 
     item: ItemIn
-    k: int = Field(10, ge=1, description="how many results (at most the service's max_k)")
+    k: JsonInt = Field(10, ge=1, description="how many results (at most the service's max_k)")
     filters: dict[str, str] = Field(
         default_factory=dict, description="std field -> value; results must hold every value given"
     )
-    offset: int = Field(0, ge=0, le=1000, description="skip this many results (pagination: offset=k is page 2)")
-    per_group: int | None = Field(None, ge=1, description="at most this many results per group (diversity)")
+    offset: JsonInt = Field(0, ge=0, le=1000, description="skip this many results (pagination: offset=k is page 2)")
+    per_group: JsonIntOrNone = Field(None, ge=1, description="at most this many results per group (diversity)")
     group_by: str | None = Field(None, description="with per_group: group by this std field's values instead of "
                                  "by the items' `group`")
 
@@ -158,13 +179,13 @@ class RecommendRequest(BaseModel):
 
     positive: list[str] = Field(min_length=1, max_length=100, description="ids of items the user liked")
     negative: list[str] = Field(default_factory=list, max_length=100, description="ids of items to move away from")
-    negative_weight: float = Field(0.5, ge=0, le=2, description="how far to move away from the negatives")
-    k: int = Field(10, ge=1, description="how many results (at most the service's max_k)")
+    negative_weight: JsonFloat = Field(0.5, ge=0, le=2, description="how far to move away from the negatives")
+    k: JsonInt = Field(10, ge=1, description="how many results (at most the service's max_k)")
     filters: dict[str, str] = Field(
         default_factory=dict, description="std field -> value; results must hold every value given"
     )
-    offset: int = Field(0, ge=0, le=1000, description="skip this many results (pagination)")
-    per_group: int | None = Field(None, ge=1, description="at most this many results per group (diversity)")
+    offset: JsonInt = Field(0, ge=0, le=1000, description="skip this many results (pagination)")
+    per_group: JsonIntOrNone = Field(None, ge=1, description="at most this many results per group (diversity)")
     group_by: str | None = Field(None, description="with per_group: group by this std field's values")
 
     model_config = ConfigDict(json_schema_extra={"examples": [

@@ -14,14 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from itemtower.serve import writes
 from itemtower.serve.deps import EmbedderDep, IndexDep, SettingsDep, StateDep, require_api_key
-from itemtower.serve.schemas import ErrorResponse, ItemIn, ProblemOut
+from itemtower.serve.schemas import ErrorResponse, ItemFull, ProblemOut
 from itemtower.serve.validation import ApiError, check_items, summary
 
 router = APIRouter(prefix="/items", tags=["items"])
 
 
 class BatchUpsertRequest(BaseModel):
-    items: list[ItemIn] = Field(description="full items, each with its own id; at most the service's max_batch")
+    # ItemFull: the schema says what check_items(partial=False) requires (an id and a title); maxItems is added
+    # from the settings (serve/openapi.py)
+    items: list[ItemFull] = Field(description="full items, each with its own id; at most the service's max_batch",
+                                  json_schema_extra={"minItems": 1})
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"items": [
         {"id": "1528", "title": "Puma Men Ferrari Black Fleece Jacket", "std": {"color": "Black"}},
@@ -41,7 +44,7 @@ class BatchUpsertResponse(BaseModel):
     warnings: list[ProblemOut] = Field(default_factory=list, description="unknown fields/values (mapped to UNK)")
 
 
-def _id_problems(items: list[ItemIn]) -> list[ProblemOut]:
+def _id_problems(items: list[ItemFull]) -> list[ProblemOut]:
     """No two items with one id (which would win is not a question a batch should ask); a missing id is
     check_item's to report."""
     problems, seen = [], defaultdict(list)
@@ -61,11 +64,12 @@ def _id_problems(items: list[ItemIn]) -> list[ProblemOut]:
     summary="Add or replace many items (all or nothing)",
     dependencies=[Depends(require_api_key)],
     responses={
-        413: {"model": ErrorResponse, "description": "more items than max_batch"},
-        422: {"model": ErrorResponse, "description": "a malformed item (its position and field are named); "
-                                                     "nothing was stored"},
+        413: {"model": ErrorResponse, "description": "request body larger than max_body_bytes"},
+        422: {"model": ErrorResponse, "description": "a malformed item (its position and field are named), or "
+                                                     "more items than max_batch; nothing was stored"},
         401: {"model": ErrorResponse, "description": "API key required (the service has ITEMTOWER_API_KEY set)"},
         403: {"model": ErrorResponse, "description": "wrong API key"},
+        409: {"model": ErrorResponse, "description": "two items with one id; nothing was stored"},
         503: {"model": ErrorResponse, "description": "no model loaded"},
     },
 )
@@ -75,8 +79,10 @@ def put_items(body: BatchUpsertRequest, embedder: EmbedderDep, index: IndexDep, 
     item is in the index when this answers, or (any 4xx) none of them changed. Each item needs its `id`."""
     n = len(body.items)
     if n > settings.max_batch:
-        raise ApiError(413, f"at most {settings.max_batch} items per request; got {n}: split the batch "
-                            "(or raise ITEMTOWER_MAX_BATCH)")
+        raise ApiError(422, f"at most {settings.max_batch} items per request; got {n}: split the batch "
+                            "(or raise ITEMTOWER_MAX_BATCH)",  # 422 as /embed: the schema's maxItems
+                       [ProblemOut(field="items", value=n, severity="error",
+                                   message=f"more than max_batch ({settings.max_batch}) items")])
     if n == 0:
         raise ApiError(422, "no items: send {\"items\": [item, ...]}",
                        [ProblemOut(field="items", value=[], severity="error", message="empty list")])
@@ -85,6 +91,9 @@ def put_items(body: BatchUpsertRequest, embedder: EmbedderDep, index: IndexDep, 
         normalized, warnings = check_items(body.items, embedder.schema, partial=False, numbered=True)
     except ApiError as e:
         problems += e.errors
+    if problems and all(p.message.startswith("the same id as item") for p in problems):
+        # well-formed items (the schema cannot say "ids unique"), but they conflict: 409, nothing stored
+        raise ApiError(409, "conflicting ids in one batch, nothing stored: " + summary(problems), problems)
     if problems:
         problems.sort(key=lambda p: (p.item if p.item is not None else -1))
         raise ApiError(422, "invalid batch, nothing stored: " + summary(problems), problems)
