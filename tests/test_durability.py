@@ -136,6 +136,36 @@ def test_background_snapshot_after_m_seconds(tmp_path):
     s.close()
 
 
+def test_failed_background_snapshot_is_a_warning_and_loses_nothing(tmp_path, monkeypatch):
+    """The disk refuses a snapshot: a warning (shown by /health), the log keeps every write; once saving works
+    again the next snapshot succeeds and the warning goes."""
+    d = tmp_path / "index"
+    s = open_store(d, every_ops=1, every_seconds=0.2)
+    real_save = s.index.save
+
+    def full_disk(*a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(s.index, "save", full_disk)
+    def failures() -> list[str]:
+        return [w for w in s.warnings if "snapshot failed" in w]  # (the other one: "no index" at the start)
+
+    put(s, "a", 1)
+    deadline = time.monotonic() + 10
+    while not failures() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(failures()) == 1 and "No space left" in failures()[0]
+    monkeypatch.setattr(s.index, "save", real_save)
+    put(s, "b", 2)
+    while failures() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert failures() == [] and wal_seq(d) == 2
+    crash(s)
+    s2 = open_store(d)
+    assert sorted(s2.index.ids()) == ["a", "b"]
+    s2.close()
+
+
 def test_close_snapshots_and_a_clean_restart_replays_nothing(tmp_path):
     """Shutdown takes a last snapshot; the next start finds an empty log."""
     d = tmp_path / "index"

@@ -40,6 +40,7 @@ __all__ = ["DurableIndex", "SEQ_KEY", "write_fresh_snapshot"]
 log = logging.getLogger("itemtower.index")
 
 SEQ_KEY = "wal_seq"
+_FAILED = "the last background snapshot failed"
 PREV_DIR = "prev"
 _T = TypeVar("_T")
 
@@ -123,6 +124,7 @@ class DurableIndex:
         self._turn = threading.Condition()  # applies in seq order; a snapshot holds it to see one seq's state
         self._snap_mutex = threading.Lock()
         self._last_snapshot = time.monotonic()
+        self._retry_after = 0.0  # after a failed snapshot: not before this time (a full disk must not spin)
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._snapshot_loop, name="itemtower-snapshot", daemon=True)
         self._thread.start()
@@ -237,10 +239,15 @@ class DurableIndex:
                 if seq == self._snapshot_seq and self._current_good:
                     return False
                 keep_after = self._keep_previous()
-                self.index.save(self.directory, extra={SEQ_KEY: seq})
+                try:
+                    self.index.save(self.directory, extra={SEQ_KEY: seq})
+                except BaseException:
+                    self._current_good = False  # the files may be half replaced: never copy them to prev/
+                    raise
             _sync_files(self.directory)
             self._snapshot_seq, self._current_good = seq, True
             self._last_snapshot = time.monotonic()
+            self.warnings[:] = [w for w in self.warnings if not w.startswith(_FAILED)]
             self._wal.truncate_through(seq if keep_after is None else keep_after)
             log.info("snapshot of %d items at seq %d in %s", len(self.index), seq, self.directory)
             return True
@@ -277,17 +284,18 @@ class DurableIndex:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            due = self.pending >= self._every_ops or (
-                self.pending > 0 and time.monotonic() - self._last_snapshot >= self._every_seconds)
+            now = time.monotonic()
+            due = now >= self._retry_after and (self.pending >= self._every_ops or (
+                self.pending > 0 and now - self._last_snapshot >= self._every_seconds))
             if due:
                 try:
                     self.snapshot()
                 except Exception as e:  # the log still holds every write: nothing is lost, but say so
                     log.exception("background snapshot of %s failed; the log keeps the writes", self.directory)
-                    msg = f"the last background snapshot failed ({type(e).__name__}: {e}); the log keeps the writes"
+                    msg = f"{_FAILED} ({type(e).__name__}: {e}); the log keeps the writes, nothing is lost"
                     if msg not in self.warnings:
                         self.warnings.append(msg)
-                    self._last_snapshot = time.monotonic()  # retry after every_seconds, not in a tight loop
+                    self._retry_after = time.monotonic() + self._every_seconds
 
     def close(self) -> None:
         """Stop the background thread, take a last snapshot if anything changed, release the directory."""
