@@ -284,3 +284,15 @@ def test_real_encoder_features_and_duplicate(shop, tmp_path):
     unit = centre(fs.vectors)
     idx, sims = neighbours(unit, [0, 1], k=2)
     assert idx[0, 0] == 1 and idx[1, 0] == 0 and sims[0, 0] > sims[0, 1] + 0.1
+
+
+def test_urls_are_fetched_only_when_allowed(tmp_path, monkeypatch):
+    """An http(s) image is a warning by default (nothing fetched); with allow_urls its bytes are encoded."""
+    data = photo(tmp_path / "u.jpg").read_bytes()
+    fetched = []
+    monkeypatch.setattr("itemtower.images.source._fetch", lambda url, limit: fetched.append(url) or data)
+    items = [{"id": "u", "title": "t", "image": "https://shop.example/u.jpg"}]
+    off = extract(items, FakeEncoder(), tmp_path / "c", progress=False)
+    assert off.ids == [] and "fetching URLs is off" in off.warnings[0][1] and fetched == []
+    on = extract(items, FakeEncoder(), tmp_path / "c", allow_urls=True, progress=False)
+    assert on.ids == ["u"] and fetched == ["https://shop.example/u.jpg"]

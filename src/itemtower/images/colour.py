@@ -1,10 +1,10 @@
 """The garment's colour from its photo's pixels, named in the catalog's own colour vocabulary.
 
-Method (simple on purpose, and measured: BENCHMARKS.md 11d): 1. background = studio-white pixels connected to the
+Method (simple on purpose, and measured: BENCHMARKS.md 12d): 1. background = studio-white pixels connected to the
 photo's border (so a white garment inside the frame stays); 2. skin = the classic YCbCr box (Cb 77-127,
 Cr 133-173), dropped unless that would leave almost nothing (a beige or tan garment falls in the box too);
-3. every remaining pixel votes for its nearest named colour in CIE Lab, among the catalog's colour values that
-`PALETTE` knows; the winner and its share of the votes are the answer. Nothing is learned, nothing is cropped:
+3. every remaining pixel votes for its nearest named colour in CIE Lab (a name may have several shades,
+`SHADES`), among the catalog's colour values that `PALETTE` knows; the winner and its share of the votes are the answer. Nothing is learned, nothing is cropped:
 a model's trousers and hair vote too, which is the method's main error on full-body photos.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 __all__ = ["PALETTE", "garment_mask", "dominant_colour", "vocabulary", "to_lab"]
 
 # name (lowercase) -> sRGB as it looks in a studio photo (black fabric photographs near (38, 38, 42), white
-# fabric near (232, 232, 232): tuned on a 266-photo sample of Myntra, BENCHMARKS.md 11d). Myntra's and
+# fabric near (232, 232, 232): tuned on a 266-photo sample of Myntra, BENCHMARKS.md 12d). Myntra's and
 # KFASHION's colour values plus common shop names; "multi" / "mixed" have no single colour and are never predicted.
 PALETTE: dict[str, tuple[int, int, int]] = {
     "black": (38, 38, 42), "white": (232, 232, 232), "off white": (235, 230, 215), "cream": (240, 228, 195),
@@ -30,6 +30,15 @@ PALETTE: dict[str, tuple[int, int, int]] = {
     "brown": (115, 70, 40), "coffee brown": (90, 60, 40), "olive": (110, 115, 50), "green": (40, 140, 60),
     "sea green": (50, 160, 120), "lime green": (150, 205, 50), "teal": (0, 120, 120),
     "turquoise blue": (40, 190, 200), "blue": (40, 90, 190), "navy blue": (25, 35, 75), "navy": (25, 35, 75),
+}
+
+# More shades of the commonest names, as they photograph (denim blue, washed navy, light and dark grey ...):
+# one centre per name put most blue denim nearest "Charcoal" and light-grey tees nearest "White" (BENCHMARKS 12d).
+SHADES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "blue": ((70, 100, 140), (110, 150, 200), (50, 70, 120)), "navy blue": ((40, 45, 65), (35, 40, 55)),
+    "grey": ((150, 150, 155), (100, 100, 105), (185, 185, 190)), "black": ((25, 25, 28), (50, 50, 55)),
+    "white": ((245, 245, 245), (215, 215, 220)), "red": ((160, 30, 40),), "green": ((70, 110, 70),),
+    "purple": ((80, 50, 110),), "pink": ((220, 120, 160),), "brown": ((90, 60, 45),),
 }
 
 _BG_MIN = 245  # every channel at least this ...
@@ -85,9 +94,10 @@ def dominant_colour(rgb: np.ndarray, names: Iterable[str]) -> tuple[str, float] 
     if not mask.any():
         return None
     keys = list(vocab)
-    centres = to_lab(np.array([PALETTE[k] for k in keys], dtype=np.uint8))
+    owner = [i for i, k in enumerate(keys) for _ in (PALETTE[k],) + SHADES.get(k, ())]
+    centres = to_lab(np.array([c for k in keys for c in (PALETTE[k],) + SHADES.get(k, ())], dtype=np.uint8))
     lab = to_lab(np.asarray(rgb)[mask])
     d = ((lab[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
-    votes = np.bincount(d.argmin(axis=1), minlength=len(keys))
+    votes = np.bincount(np.asarray(owner)[d.argmin(axis=1)], minlength=len(keys))
     best = int(votes.argmax())
     return vocab[keys[best]], round(float(votes[best] / votes.sum()), 4)

@@ -2,11 +2,11 @@
 
 Centring: EfficientNet features are all positive after the final activation (mean-pooled Swish), so raw cosines
 of any two photos are high (every photo shares the "product on white" direction); subtracting the catalog's mean
-feature before the cosine spreads them out (BENCHMARKS.md, section 11). The mean is the mean of the rows being
+feature before the cosine spreads them out (BENCHMARKS.md, section 12). The mean is the mean of the rows being
 matched, so it is a property of the catalog, like its IDF.
 
 The near-duplicate threshold (`NEAR_DUPLICATE`) was measured on the 5,353 Myntra photos: the cosine of the 1,727
-colour-variant pairs against random pairs (BENCHMARKS.md, section 11). A match is an item whose photo is close
+colour-variant pairs against random pairs (BENCHMARKS.md, section 12). A match is an item whose photo is close
 enough that it is probably the same product (in another colour) or its twin, not merely the same kind of garment.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = ["centre", "neighbours", "find_matches", "NEAR_DUPLICATE", "DEFAULT_K"]
 
-NEAR_DUPLICATE = 0.60  # measured: BENCHMARKS.md 11a
+NEAR_DUPLICATE = 0.60  # measured: BENCHMARKS.md 12b
 DEFAULT_K = 10
 _CHUNK = 2048  # query rows per similarity block: 2048 x 100k floats = 0.8 GB at most
 
