@@ -139,6 +139,9 @@ def test_problem_value_is_always_json_safe():
         deep = [deep]
     v = ProblemOut(field="a", value=deep, message="m").value
     assert isinstance(v, str) and len(v) <= 60
+    from itemtower.serve.validation import ApiError
+
+    assert ApiError(422, "no item 'a\ud800'").detail.encode("utf-8") == b"no item 'a\\ud800'"
 
 
 def test_405_lists_the_methods_of_the_path_that_owns_it(svc):
@@ -188,3 +191,24 @@ def test_openapi_states_the_error_body_and_the_limits(svc):
     assert client.get("/items/j1/similar", params={"k": 21}).status_code == 422
     assert client.get("/items/j1/similar", params={"k": 20}).status_code == 200
     assert client.post("/embed", json={"items": [{"title": "a"}] * 5}).status_code == 422
+
+
+def test_bad_writes_never_cost_the_good_ones_across_a_restart(tmp_path, monkeypatch):
+    """The issue's failure: unstorable PUTs between good ones made the shutdown save fail, and 0 of 20 good writes
+    survived. Against the durable store (a model directory, FakeEmbedder as its model): 20 good writes, each
+    followed by an unstorable one; after a clean shutdown and a restart all 20 are there, and none of the bad."""
+    import itemtower.artifacts as artifacts
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    monkeypatch.setattr(artifacts.Embedder, "load", classmethod(lambda cls, d: FakeEmbedder()))
+    with TestClient(create_app(Settings(model_dir=model_dir))) as client:
+        for i in range(20):
+            assert client.put(f"/items/g{i}", json={"title": f"good {i}"}).status_code == 201
+            bad = BAD_PUTS[i % len(BAD_PUTS)][0]
+            assert client.put(f"/items/b{i}", content=bad.encode(), headers=JSON).status_code == 422
+    with TestClient(create_app(Settings(model_dir=model_dir))) as client:
+        health = client.get("/health").json()
+        assert health["n_items"] == 20, health
+        assert all(client.get(f"/items/g{i}").status_code == 200 for i in range(20))
+        assert all(client.get(f"/items/b{i}").status_code == 404 for i in range(20))

@@ -22,6 +22,8 @@ class ApiError(Exception):
     """An error the caller can fix (or a 503 the operator can): becomes `{"detail", "errors"}` with `status`."""
 
     def __init__(self, status: int, detail: str, errors: Sequence[ProblemOut] = ()) -> None:
+        # a lone surrogate echoed into the text must not make the error itself unsendable (UTF-8)
+        detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(detail)
         self.status = status
         self.detail = detail
