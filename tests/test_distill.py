@@ -66,7 +66,7 @@ def test_train_with_distillation_encodes_training_titles_once_and_records_the_lo
     assert len(hist["distill_loss"]) == len(hist["loss"]) and all(v >= 0 for v in hist["distill_loss"])
 
 
-def test_distillation_is_reproducible_and_off_by_default(tmp_path, tiny_items):
+def test_distillation_is_reproducible_and_on_by_default(tmp_path, tiny_items):
     runs = []
     for name in ("a", "b"):
         cfg = TrainConfig(out=str(tmp_path / name), epochs=1, batch_size=32, d_model=16, n_heads=2,
@@ -74,7 +74,7 @@ def test_distillation_is_reproducible_and_off_by_default(tmp_path, tiny_items):
         train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
         runs.append(json.loads((tmp_path / name / "history.json").read_text()))
     assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["distill_loss"] == runs[1]["distill_loss"]
-    assert TrainConfig().distill_items == 0
+    assert TrainConfig().distill_items > 0 and TrainConfig().sem_dim > 0  # on, into the slice (issue 9)
 
 
 @pytest.mark.parametrize("bad", [dict(distill_items=-1), dict(distill_batch=1), dict(distill_weight=-0.5)])

@@ -1,8 +1,11 @@
 """train(config) -> model directory. Self-supervised: two views per item, NT-Xent on the projection head's z.
 
 A plain function with typed defaults (torchrec's examples/retrieval style) so a test can call it with a tiny
-config. The learning rate follows warm-up + cosine over the *progress* of the run, where progress is the larger of
-steps done / steps planned and minutes used / --max-minutes: a time budget still ends on a decayed rate.
+config. The budget decides the length of the run (issue 9): --max-minutes (default 10) counts from the start of
+train_items, so the featurizer and the teacher's encode come out of it, and training runs until the deadline
+(epochs=None: as many passes as fit; an explicit `epochs` is a cap). The learning rate follows warm-up + cosine over
+the *progress* of the run, the larger of steps done / steps planned (when epochs is set) and training time used /
+training time left at the start of the loop: the schedule ends, decayed, at the deadline.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -40,7 +43,7 @@ class TrainConfig:
     catalog: str = ""  # JSONL catalog to train on
     out: str = "runs/model"  # model directory to write
     schema: str | None = None  # schema JSON; None: inferred from the catalog
-    epochs: int = 10  # passes over the training items (early stopping may end sooner)
+    epochs: int | None = None  # cap on passes over the items; None: as many as max_minutes allows (10 without one)
     batch_size: int = 256  # items per step; the loss sees 2 * batch_size views
     lr: float = 2e-3
     weight_decay: float = 0.01
@@ -48,7 +51,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     temperature: float = 0.3  # NT-Xent temperature; 0.07 pushes near-duplicate products apart (findings.md)
     seed: int = 0
-    max_minutes: float | None = None  # wall-clock budget for the training loop
+    max_minutes: float | None = 10.0  # budget from items to model (featurizer + teacher encode + training loop)
     fast: bool = False  # fast mode: a sample of fast_items items, at most 3 epochs
     fast_items: int = 1000
     val_frac: float = 0.05  # held-out share for the validation loss (at most 2,000 items)
@@ -70,8 +73,12 @@ class TrainConfig:
     proj_dim: int = 128
     query_gate_init: float = 0.1
     value_bag: bool = True  # the token bag also pools the STD values (see TowerConfig.value_bag)
+    sem_dim: int = 128  # width of h's semantic slice, the only part the e5 distillation teaches (TowerConfig)
+    sem_scale: float = 1.0  # its scale in the served h after its own LayerNorm (its weight in the cosine);
+    #                         training sees the slice at 1, so the served mix can be chosen (and changed) afterwards
     idf_init: bool = True  # start the token-bag weights at log-IDF
-    distill_items: int = 0  # > 0: e5 encodes this many training titles once; h learns their neighbourhoods
+    distill_items: int = 3000  # > 0: e5 encodes this many training titles once (cached); the semantic slice
+    #                            (sem_dim) learns their neighbourhoods, or the whole h when sem_dim = 0. 0: off
     distill_weight: float = 1.0  # weight of the distillation loss beside the contrastive loss
     distill_batch: int = 256  # teacher items per step (a second, un-augmented batch)
     distill_student_t: float = 0.05
@@ -93,6 +100,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.distill_items < 0 or self.distill_batch < 2 or self.distill_weight < 0:
             raise ValueError("distill_items must be >= 0, distill_batch >= 2 and distill_weight >= 0")
+        if (self.epochs is not None and self.epochs < 1) or (self.max_minutes is not None and self.max_minutes <= 0):
+            raise ValueError(f"epochs must be >= 1 or None and max_minutes > 0 or None, got {self.epochs}, "
+                             f"{self.max_minutes}")
+
+    def epoch_cap(self) -> int | None:
+        """Passes over the data that end the run: the explicit cap (3 at most in fast mode), none when a time
+        budget decides alone, 10 with neither."""
+        cap = self.epochs if self.epochs is not None else (None if self.max_minutes else 10)
+        return min(cap or 3, 3) if self.fast else cap
 
 
 def _seed_all(seed: int) -> None:
@@ -141,9 +157,10 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     items = list(items)
     if cfg.fast and len(items) > cfg.fast_items:
         items = random.Random(cfg.seed).sample(items, cfg.fast_items)
-    epochs = min(cfg.epochs, 3) if cfg.fast else cfg.epochs
+    cap = cfg.epoch_cap()
+    epochs = cap if cap is not None else 10**9  # the deadline ends a budget-only run
 
-    t0 = time.perf_counter()
+    t0 = t_start = time.perf_counter()
     featurizer, encoded = Featurizer.fit_encode(items, schema, vocab_size=cfg.vocab_size,
                                                 min_frequency=cfg.min_frequency, max_text_tokens=cfg.max_text_tokens)
     log(f"featurizer: {len(items)} items, {len(schema.std_fields)} std fields, {len(schema.re_fields)} re fields, "
@@ -178,7 +195,7 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     tcfg = _tower_config(cfg, n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
                          vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
                          max_len=cfg.max_text_tokens)
-    tower = ItemTower(tcfg)
+    tower = ItemTower(replace(tcfg, sem_scale=1.0))  # trained at 1; _checkpoint exports cfg.sem_scale
     if cfg.idf_init and featurizer.n_docs:
         def idf(df: list[int]) -> torch.Tensor:  # smoothed log-IDF, as sklearn's TfidfVectorizer
             return torch.log((1 + featurizer.n_docs) / (1 + torch.tensor(df, dtype=torch.float32))) + 1
@@ -193,7 +210,7 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     loss_fn = ContrastiveLoss(cfg.temperature)
     params = list(tower.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total_steps = max(1, epochs * len(loader))
+    total_steps = max(1, cap * len(loader)) if cap is not None else None
     history: dict[str, list] = {"step": [], "loss": [], "lr": [], "epoch_val_loss": [], "epoch_train_loss": [],
                                 "distill_loss": []}
     step, start_epoch, best_val = 0, 0, float("inf")
@@ -206,9 +223,9 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
         log(f"resumed from {resume_path} at epoch {start_epoch}, step {step}")
 
     def progress() -> float:
-        p = step / total_steps
-        if cfg.max_minutes:
-            p = max(p, (time.perf_counter() - t_train) / (60 * cfg.max_minutes))
+        p = step / total_steps if total_steps else 0.0
+        if train_s:
+            p = max(p, (time.perf_counter() - t_train) / train_s)
         return p
 
     def val_loss() -> float | None:
@@ -225,11 +242,12 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     from tqdm import tqdm
 
     t_train = time.perf_counter()
+    train_s = _training_seconds(cfg.max_minutes, t_train - t_start, log)
     stopped, bad_epochs, epoch = "epochs", 0, start_epoch - 1
     tower.train(), head.train()
     for epoch in range(start_epoch, epochs):
         train_ds.set_epoch(epoch)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="step", disable=not cfg.progress,
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cap or '-'}", unit="step", disable=not cfg.progress,
                    dynamic_ncols=True)
         ep_losses, t_ep, seen = [], time.perf_counter(), 0
         for (s1, r1), (s2, r2), y in bar:
@@ -240,7 +258,8 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
                 rows, t_vecs = teacher
                 j = d_rng.choice(len(rows), size=min(cfg.distill_batch, len(rows)), replace=False)
                 ds, dr = collate_items([encoded[rows[k]] for k in j], cfg.max_text_tokens)
-                dl = distill(tower(ds, dr), torch.from_numpy(t_vecs[j]))
+                student = tower.semantic(ds, dr) if tcfg.sem_dim else tower(ds, dr)  # the slice, or all of h
+                dl = distill(student, torch.from_numpy(t_vecs[j]))
                 history["distill_loss"].append(float(dl.detach()))
                 loss = loss + cfg.distill_weight * dl
             opt.zero_grad(set_to_none=True)
@@ -257,7 +276,7 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
             if teacher is not None:
                 postfix["distill"] = f"{history['distill_loss'][-1]:.3f}"
             bar.set_postfix(postfix)
-            if cfg.max_minutes and time.perf_counter() - t_train > 60 * cfg.max_minutes:
+            if train_s and time.perf_counter() - t_train > train_s:
                 stopped = "time budget"
                 break
         bar.close()
@@ -281,6 +300,21 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
         _checkpoint(out, tower, head, opt, featurizer, cfg, step, epoch, best_val, history, t_train, stopped)
     log(f"stopped by {stopped} after {step} steps, {time.perf_counter() - t_train:.0f}s; model in {out}")
     return out
+
+
+def _training_seconds(max_minutes: float | None, used_s: float, log: Callable[[str], None]) -> float | None:
+    """Seconds the training loop may run: what the budget leaves after the featurizer and the teacher (None: no
+    budget). At least a tenth of the budget, so that a slow teacher encode cannot leave no training at all."""
+    if not max_minutes:
+        return None
+    budget = 60 * max_minutes
+    left = budget - used_s
+    if left < 0.1 * budget:
+        log(f"featurizer and teacher took {used_s:.0f}s of the {budget:.0f}s budget: training {0.1 * budget:.0f}s "
+            "anyway (a smaller --distill-items or a warm teacher cache leaves more)")
+    else:
+        log(f"training loop: {left:.0f}s of the {budget:.0f}s budget ({used_s:.0f}s went to featurizer and teacher)")
+    return max(left, 0.1 * budget)
 
 
 def split_rows(n_items: int, val_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -326,7 +360,12 @@ def _checkpoint(out: Path, tower, head, opt, featurizer, cfg: TrainConfig, step:
     training = {"steps": step, "epochs_done": epoch + 1, "best_val_loss": best_val if best_val < 1e30 else None,
                 "seconds": round(time.perf_counter() - t_train, 1), "stopped_by": stopped,
                 "items": len(featurizer.token_df) and featurizer.n_docs, "config": cfg.to_dict()}
-    save_model(out, tower, featurizer, training)
+    if tower.cfg.sem_dim:  # export the served mix: the slice at cfg.sem_scale (the loop trains it at 1)
+        served = ItemTower(replace(tower.cfg, sem_scale=cfg.sem_scale))
+        served.load_state_dict(tower.state_dict())
+        save_model(out, served, featurizer, training)
+    else:
+        save_model(out, tower, featurizer, training)
     atomic_save({"tower": tower.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),
                  "step": step, "epoch": epoch, "best_val": best_val}, out / "resume.pt")
     (out / "history.json").write_text(json.dumps(history), encoding="utf-8")

@@ -36,16 +36,28 @@ class TowerConfig:
     query_gate_init: float = 0.1  # initial per-dim scale of the query half of h (pool="query+text")
     value_bag: bool = True  # the bag also pools the STD value embeddings (weights start at value IDF), so STD
     #                          values reach h without the cross-attention (and with pool="text")
+    sem_dim: int = 0  # > 0: a semantic slice of h, a second bag (own token and value tables, flat start) over the
+    #                   title and STD values, with its own LayerNorm; the e5 distillation teaches this slice only,
+    #                   so the variant signal of the main part is left alone. 0 (models before it): no slice
+    sem_scale: float = 1.0  # the slice's scale in h after its LayerNorm: its share of the cosine is
+    #                         sem_scale^2 * sem_dim / (main dims + sem_scale^2 * sem_dim)
 
     def __post_init__(self) -> None:
         if self.pool not in ("query", "text", "query+text"):
             raise ValueError(f"pool must be 'query', 'text' or 'query+text', not {self.pool!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.sem_dim < 0 or self.sem_scale < 0:
+            raise ValueError(f"sem_dim and sem_scale must be >= 0, got {self.sem_dim}, {self.sem_scale}")
+
+    @property
+    def main_dim(self) -> int:
+        """Width of the main part of h (bag and/or pooled queries), before the semantic slice."""
+        return 2 * self.d_model if self.pool == "query+text" else self.d_model
 
     @property
     def h_dim(self) -> int:
-        return 2 * self.d_model if self.pool == "query+text" else self.d_model
+        return self.main_dim + self.sem_dim
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,6 +7,11 @@
     h_body = cat(bag, gate * mean_F(queries))  (B, 2D)                          <- pth1 (the body)
     h = LayerNorm(h_body)                                                      <- pth2 (the final norm)
 
+With sem_dim > 0 (the default since issue 9) the body also returns a semantic slice, a second bag over the title
+and the STD values with its own tables, and the final norm is per part:
+    h = cat(LayerNorm(h_body), sem_scale * LayerNorm_sem(sem_bag))  (B, 2D + sem_dim)
+Only that slice learns e5's neighbourhoods (train.py); the main part keeps the lexical, variant-telling signal.
+
 The weighted token bag is there because pooling the queries alone loses the title's lexical identity
 (findings.md: 0.66 -> 0.46 Recall@10 when trained); its per-token weights start at log-IDF and are learned.
 """
@@ -21,7 +26,7 @@ from torch import nn
 
 from itemtower.model.config import TowerConfig
 
-__all__ = ["ItemTower", "TowerBody"]
+__all__ = ["ItemTower", "SemanticBag", "SlicedNorm", "TowerBody"]
 
 
 class CrossBlock(nn.Module):
@@ -68,6 +73,7 @@ class TowerBody(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.embed_drop = nn.Dropout(cfg.embed_dropout)
         self.bag_drop = nn.Dropout(cfg.bag_dropout)
+        self.sem = SemanticBag(cfg) if cfg.sem_dim else None
         bag_tables = (self.tok_emb, self.value_emb) if cfg.value_bag else (self.tok_emb,)
         for emb in (self.field_emb, self.value_emb, self.tok_emb, self.type_emb, self.pos_emb):
             # what the bag pools starts at unit scale per vector (a random projection of a bag of words)
@@ -126,10 +132,57 @@ class TowerBody(nn.Module):
                 w_sum = w_sum + wv.sum((1, 2)).unsqueeze(-1)
             bag = self.bag_drop(bag / w_sum.clamp_min(1e-6))
             parts.insert(0, _unit_rms(bag) if cfg.pool == "query+text" else bag)
+        if self.sem is not None:
+            parts.append(self.sem(t_std, t_re))
         out = torch.cat(parts, -1)  # (B, h_dim)
         if need_weights:
             return out, weights if cfg.pool != "text" else []
         return out
+
+
+class SemanticBag(nn.Module):
+    """The semantic slice's input: a weighted mean of its own title-token and STD-value embeddings (sem_dim wide).
+
+    Its own tables, so that what the teacher pulls together (words of one kind of product) does not move the main
+    bag's tokens, whose job is telling near-identical products apart; the title only, because the teacher reads
+    titles (a long description would drown them); flat starting weights, because the word naming the kind of
+    product is a common one (BENCHMARKS.md 10: log-IDF cost Musinsa 0.036)."""
+
+    def __init__(self, cfg: TowerConfig) -> None:
+        super().__init__()
+        S = cfg.sem_dim
+        self.tok_emb = nn.Embedding(cfg.vocab_size, S, padding_idx=0)
+        self.value_emb = nn.Embedding(cfg.n_values, S, padding_idx=0)
+        self.tok_weight = nn.Embedding(cfg.vocab_size, 1)
+        self.value_weight = nn.Embedding(cfg.n_values, 1)
+        for emb in (self.tok_emb, self.value_emb):
+            nn.init.normal_(emb.weight, std=1.0 / math.sqrt(S))
+            nn.init.zeros_(emb.weight[0])
+        for wt in (self.tok_weight, self.value_weight):
+            nn.init.constant_(wt.weight, math.log(math.e - 1))  # softplus -> 1.0: a plain mean
+
+    def forward(self, t_std: torch.Tensor, t_re: torch.Tensor) -> torch.Tensor:
+        """(B, F, M), (B, 2, T) -> (B, sem_dim). Reads title tokens (type 1) and STD values (ids > 1)."""
+        ids, types = t_re[:, 0], t_re[:, 1]
+        w = F.softplus(self.tok_weight(ids).squeeze(-1)).masked_fill(types != 1, 0.0)  # (B, T)
+        wv = F.softplus(self.value_weight(t_std).squeeze(-1)).masked_fill(t_std <= 1, 0.0)  # (B, F, M)
+        bag = (w.unsqueeze(-1) * self.tok_emb(ids)).sum(1) + torch.einsum("bfm,bfmd->bd", wv,
+                                                                          self.value_emb(t_std))
+        return bag / (w.sum(1) + wv.sum((1, 2))).unsqueeze(-1).clamp_min(1e-6)
+
+
+class SlicedNorm(nn.Module):
+    """The final norm of a tower with a semantic slice: one LayerNorm per part, the slice scaled by sem_scale
+    (a fixed number from the config, not learned: it sets how much the slice counts in h's cosine)."""
+
+    def __init__(self, main_dim: int, sem_dim: int, sem_scale: float) -> None:
+        super().__init__()
+        self.main_dim, self.sem_scale = main_dim, sem_scale
+        self.main, self.sem = nn.LayerNorm(main_dim), nn.LayerNorm(sem_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.main_dim
+        return torch.cat([self.main(x[:, :m]), self.sem_scale * self.sem(x[:, m:])], -1)
 
 
 def _set_softplus(weight: nn.Embedding, target: torch.Tensor) -> None:
@@ -150,11 +203,20 @@ class ItemTower(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.body = TowerBody(cfg)
-        self.norm = nn.LayerNorm(cfg.h_dim)
+        # without a slice the norm is the plain LayerNorm models before issue 9 saved (same pth2 keys)
+        self.norm = (SlicedNorm(cfg.main_dim, cfg.sem_dim, cfg.sem_scale) if cfg.sem_dim
+                     else nn.LayerNorm(cfg.h_dim))
 
     def forward(self, t_std: torch.Tensor, t_re: torch.Tensor) -> torch.Tensor:
         """(B, F, M), (B, 2, T) long -> h (B, h_dim), not L2-normalised."""
         return self.norm(self.body(t_std, t_re))
+
+    def semantic(self, t_std: torch.Tensor, t_re: torch.Tensor) -> torch.Tensor:
+        """The semantic slice alone, normalised as in h (B, sem_dim): what the distillation teaches. Cheap: it
+        skips the cross-attention and the main bag."""
+        if self.body.sem is None:
+            raise ValueError("this tower has no semantic slice (sem_dim = 0)")
+        return self.norm.sem(self.body.sem(t_std, t_re))
 
     @torch.no_grad()
     def attention(self, t_std: torch.Tensor, t_re: torch.Tensor) -> list[torch.Tensor]:
