@@ -8,7 +8,10 @@ FAISS (BENCHMARKS.md, section 11). The bytes follow `schemas.SimilarResponse`, w
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,7 +21,7 @@ from itemtower.index import VectorIndex
 from itemtower.serve.schemas import ProblemOut
 from itemtower.serve.validation import ApiError
 
-__all__ = ["Diversity", "diversity_from", "ranked", "runs_inline", "similar_response", "recommend_vector", "variants",
+__all__ = ["Diversity", "diversity_from", "ranked", "ranked_off_loop", "similar_response", "recommend_vector", "variants",
            "not_found"]
 
 _GROWTH = 4  # a diversity cap that drops hits asks the index for this many times more, until enough survive
@@ -152,8 +155,14 @@ def diversity_from(per_group: int | None, group_by: str | None, schema: Any, pre
     return Diversity(per_group, group_by) if per_group else None
 
 
-def runs_inline(filters: dict[str, str] | None, diversity: Diversity | None) -> bool:
-    """Whether a ranking is cheap enough to run on the event loop: one index search of k (+1) candidates,
-    well under a millisecond with HNSW, a few with a flat index under the ANN threshold. Filters and diversity
-    caps may widen the search to an exact scan: those go to a worker thread."""
-    return not filters and (diversity is None or not diversity.per_group)
+_search_pool: ThreadPoolExecutor | None = None
+
+
+async def ranked_off_loop(*args: Any) -> list[tuple[str, float]]:
+    """`ranked(*args)` in the search threads: FAISS releases the GIL, so a search runs on the other core while the
+    event loop parses and answers other requests. A small dedicated pool (one thread per core), not the shared
+    worker pool: more threads than cores would only take turns on them."""
+    global _search_pool
+    if _search_pool is None:
+        _search_pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="itemtower-search")
+    return await asyncio.get_running_loop().run_in_executor(_search_pool, ranked, *args)

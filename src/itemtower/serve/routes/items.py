@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 
 from itemtower.index import VectorIndex
 from itemtower.serve import similarity, writes
@@ -61,8 +60,8 @@ async def similar(
     `?k=5&gender=female&season=winter` keeps items whose `std.gender` holds "female" and whose `std.season` holds
     "winter". A field the model's schema does not have is a 422 naming it.
     """
-    # `async`, and cheap dependencies: the plain case (no filter, no cap) is one sub-millisecond index search, run
-    # right here; a thread-pool hop per request cost more than the search (BENCHMARKS.md, section 11).
+    # `async` with cheap async dependencies (no worker-thread hop for them); the search itself runs in the small
+    # search pool, on the other core, while the event loop answers other requests (BENCHMARKS.md, section 11).
     check_k(k, settings.max_k)
     filters = filters_from_query(request.query_params.multi_items(), reserved=SIMILAR_PARAMS)
     check_filters(filters, embedder.schema)
@@ -70,11 +69,7 @@ async def similar(
     vector = index.vector(item_id)
     if vector is None:
         raise _not_found(item_id, index)
-    args = (index, vector, k, filters, {item_id}, offset, diversity)
-    if similarity.runs_inline(filters, diversity):
-        hits = similarity.ranked(*args)
-    else:
-        hits = await run_in_threadpool(similarity.ranked, *args)
+    hits = await similarity.ranked_off_loop(index, vector, k, filters, {item_id}, offset, diversity)
     return similarity.similar_response(index, hits)
 
 
