@@ -188,16 +188,18 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
 def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
           schema: Optional[Path] = typer.Option(None, help="schema JSON; default: inferred from the catalog"),
           fast: bool = typer.Option(False, help="about 1,000 items, at most 3 epochs: under a minute"),
-          max_minutes: Optional[float] = typer.Option(None, help="time budget for the training loop"),
-          epochs: int = typer.Option(10), seed: int = typer.Option(0), batch_size: int = typer.Option(256),
+          max_minutes: float = typer.Option(10.0, help="budget from catalog to model, in minutes: featurizer, "
+                                            "teacher encode and training; the run and its schedule end there"),
+          epochs: Optional[int] = typer.Option(None, help="cap on passes over the items; default: as many as "
+                                               "the budget allows"), seed: int = typer.Option(0), batch_size: int = typer.Option(256),
           temperature: float = typer.Option(0.3), d_model: int = typer.Option(256),
           pool: str = typer.Option("query+text", help="query+text (cross-attention + bag, explainable) or text "
                                    "(the bag alone: 4-5x more steps per CPU minute; BENCHMARKS.md 7c)"),
           n_blocks: int = typer.Option(1, help="cross-attention blocks"),
-          distill_items: int = typer.Option(0, help="distil multilingual-e5-small: it encodes this many titles "
-                                            "once (~55/s, cached) and h learns their neighbourhoods; 6000 took "
-                                            "Musinsa category_sub@10 from 0.78 to 0.86, but cost Myntra's "
-                                            "colour-variant recall (BENCHMARKS.md 10). 0: off"),
+          distill_items: int = typer.Option(3000, help="distil multilingual-e5-small: it encodes this many titles "
+                                            "once (cached under ~/.cache/itemtower; the encode counts in the "
+                                            "budget) and h's semantic slice learns their neighbourhoods "
+                                            "(BENCHMARKS.md 11). 0: off"),
           idf_init: bool = typer.Option(True, help="start the token bag at log-IDF weights: rare words (model "
                                         "names, variant words) count most; --no-idf-init for similarity by kind "
                                         "of product, whose head nouns are common words (BENCHMARKS.md 10)"),
