@@ -63,3 +63,11 @@ def test_docs_keep_openapi_and_stay_out_of_it(client):
 def test_swagger_ui_validator_is_off_in_the_page(client):
     """Swagger UI would otherwise send the spec's URL to validator.swagger.io (a request that leaves the box)."""
     assert '"validatorUrl": null' in client.get("/docs").text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_doc_pages_forbid_loading_from_elsewhere(client, page):
+    """A Content-Security-Policy keeps the browser on this server (ReDoc's sidebar logo would come from a CDN)."""
+    csp = client.get(page).headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "img-src 'self' data:" in csp and "connect-src 'self'" in csp
+    assert "http" not in csp and "*" not in csp

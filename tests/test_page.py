@@ -153,6 +153,7 @@ def browser(tmp_path_factory):
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         options.add_argument(flag)
     # Both paths given: selenium skips Selenium Manager, which would try to download a driver.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console: CSP refusals
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     driver.set_page_load_timeout(20)
     try:
@@ -196,8 +197,14 @@ def card_fields(card) -> dict[str, str]:
 
 
 def assert_only_local_requests(driver, base):
+    """Every resource the page asked for is on this server, or was refused by its Content-Security-Policy (the
+    console says so) before it left: ReDoc's sidebar always asks for a logo on its CDN."""
     urls = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-    assert urls and all(u.startswith(base + "/") for u in urls), urls
+    console = " ".join(e["message"] for e in driver.get_log("browser"))
+    refused = set(re.findall(r"(?:Refused to load|Loading) the \w+ '([^']+)' (?:because it )?violates the "
+                             r"following Content Security Policy", console))
+    outside = [u for u in urls if not u.startswith(base + "/")]
+    assert urls and set(outside) <= refused, (outside, refused)
 
 
 def test_browser_search_by_id_shows_cards(browser, server):
@@ -350,4 +357,13 @@ def test_browser_swagger_ui_renders_offline(browser, server):
     wait(browser, lambda d: len(css(d, ".opblock")) >= 8, "Swagger UI's operations", seconds=15)
     paths = {e.text.replace("\u200b", "") for e in css(browser, ".opblock-summary-path")}
     assert {"/items/{item_id}/similar", "/search", "/schema", "/health"} <= paths, paths
+    assert_only_local_requests(browser, base)
+
+
+def test_browser_redoc_renders_offline(browser, server):
+    """/redoc renders the operations from the packaged ReDoc bundle, with no request leaving this server."""
+    base, _ = server
+    browser.get(base + "/redoc")
+    wait(browser, lambda d: "Search by a partial item" in d.find_element("tag name", "body").text,
+         "ReDoc's operations", seconds=20)
     assert_only_local_requests(browser, base)
