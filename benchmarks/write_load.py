@@ -6,9 +6,10 @@ against the same service with an in-memory index (no log, nothing survives a cra
 
 1. The log alone (index/wal.py): appends of one 1-item upsert record (dim 256), fsync on and off, 1 thread and
    8 threads (group commit: concurrent appends share an fsync).
-2. The service in its own process (`uvicorn --factory`, this file's make_app), "durable" (the model directory's
-   index: log + snapshots) and "memory" (the index passed in: the pre-log behaviour), alternating, --rounds times:
-   single-item PUT from 1 client and from --clients clients, and PUT /items with --batch items from 1 client.
+2. The service, two processes side by side (`uvicorn --factory`, this file's make_app): "durable" (the model
+   directory's index: log + snapshots) and "memory" (the index passed in: the pre-log behaviour). They take turns,
+   the order swapped each round, --rounds times: single-item PUT from 1 client and from --clients clients, and
+   PUT /items with --batch items from 1 client; the ratio is the median of each round's durable / memory.
    The embedder is the same in both: a bag-of-words hash (so the numbers show the log's cost, not the model's) or,
    with --model, the trained model.
 Medians over rounds go to stdout as a markdown table and to --out as JSON. Binds 127.0.0.1 only; every process it
@@ -109,13 +110,15 @@ class Server:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"the {self.url} server exited with {self.proc.returncode}")
+                raise SystemExit(f"the {self.url} server ({self.dir.name}) exited with {self.proc.returncode}")
             try:
                 if httpx.get(self.url + "/health", timeout=1).json().get("model_loaded"):
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.proc.kill()
+        self.proc.wait()
         raise SystemExit("the server did not start within 120 s")
 
     def __exit__(self, *exc) -> None:
@@ -164,25 +167,22 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1000, q))
 
 
-def service_round(mode: str, model: str, workdir: Path, items: list[dict], args, rnd: int) -> dict:
-    """One server start: warm-up, then the three loads on fresh ids."""
+def service_round(url: str, items: list[dict], args, tag: str) -> dict:
+    """The three loads, on fresh ids (`tag`), against one running server."""
     out = {}
-    with Server(mode, model, workdir) as srv:
-        def single(tag: str) -> list[tuple[str, dict]]:
-            return [(f"/items/{tag}-{i}", {**it, "id": f"{tag}-{i}"}) for i, it in enumerate(items[: args.n])]
 
-        run_clients(srv.url, 1, single(f"warm{rnd}")[:20])
-        secs, lat = run_clients(srv.url, 1, single(f"s{rnd}"))
-        out["put_1_client"] = {"per_s": args.n / secs, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
-        secs, lat = run_clients(srv.url, args.clients, single(f"c{rnd}"))
-        out[f"put_{args.clients}_clients"] = {"per_s": args.n / secs, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
-        batches = []
-        for b in range(args.batches):
-            chunk = [{**it, "id": f"b{rnd}-{b}-{i}"} for i, it in enumerate(items[: args.batch])]
-            batches.append(("/items", {"items": chunk}))
-        secs, lat = run_clients(srv.url, 1, batches)
-        out[f"batch_{args.batch}"] = {"items_per_s": args.batch * args.batches / secs, "p50_ms": pct(lat, 50),
-                                      "p99_ms": pct(lat, 99)}
+    def single(prefix: str) -> list[tuple[str, dict]]:
+        return [(f"/items/{prefix}-{i}", {**it, "id": f"{prefix}-{i}"}) for i, it in enumerate(items[: args.n])]
+
+    secs, lat = run_clients(url, 1, single(f"s{tag}"))
+    out["put_1_client"] = {"per_s": args.n / secs, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
+    secs, lat = run_clients(url, args.clients, single(f"c{tag}"))
+    out[f"put_{args.clients}_clients"] = {"per_s": args.n / secs, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}
+    batches = [("/items", {"items": [{**it, "id": f"b{tag}-{b}-{i}"} for i, it in enumerate(items[: args.batch])]})
+               for b in range(args.batches)]
+    secs, lat = run_clients(url, 1, batches)
+    out[f"batch_{args.batch}"] = {"items_per_s": args.batch * args.batches / secs, "p50_ms": pct(lat, 50),
+                                  "p99_ms": pct(lat, 99)}
     return out
 
 
@@ -226,6 +226,10 @@ def wal_bench(workdir: Path, n: int) -> dict:
     return out
 
 
+def _rate(m: dict) -> str:
+    return "per_s" if "per_s" in m else "items_per_s"
+
+
 def median_of(rounds: list[dict]) -> dict:
     keys = rounds[0].keys()
     return {k: {m: statistics.median(r[k][m] for r in rounds) for m in rounds[0][k]} for k in keys}
@@ -234,12 +238,12 @@ def median_of(rounds: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="", help="a trained model directory (default: the hashing embedder)")
-    ap.add_argument("--n", type=int, default=300, help="single-item PUTs per load")
+    ap.add_argument("--n", type=int, default=150, help="single-item PUTs per load")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--batch", type=int, default=64, help="items per PUT /items")
-    ap.add_argument("--batches", type=int, default=10)
+    ap.add_argument("--batches", type=int, default=5)
     ap.add_argument("--wal-n", type=int, default=800, help="appends per log-alone load")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "write_load.json")
     args = ap.parse_args()
     from itemtower.demo import generate
@@ -249,10 +253,21 @@ def main() -> None:
     try:
         wal = median_of([wal_bench(work, args.wal_n) for _ in range(args.rounds)])
         per_mode: dict[str, list[dict]] = {"memory": [], "durable": []}
-        for rnd in range(args.rounds):
-            for mode in ("memory", "durable"):
-                per_mode[mode].append(service_round(mode, args.model, work, items, args, rnd))
+        # Both servers run side by side (idle but for the one under load) and take turns, the order swapped each
+        # round: on a shared machine the load drifts, and each round's pair sees the same drift.
+        with Server("memory", args.model, work) as mem, Server("durable", args.model, work) as dur:
+            urls = {"memory": mem.url, "durable": dur.url}
+            for mode, url in urls.items():
+                run_clients(url, 1, [(f"/items/warm-{i}", {**it, "id": f"warm-{i}"})
+                                     for i, it in enumerate(items[:20])])
+            for rnd in range(args.rounds):
+                order = ("memory", "durable") if rnd % 2 == 0 else ("durable", "memory")
+                for mode in order:
+                    per_mode[mode].append(service_round(urls[mode], items, args, str(rnd)))
         service = {mode: median_of(r) for mode, r in per_mode.items()}
+        ratios = {k: statistics.median(d[k][_rate(d[k])] / m[k][_rate(m[k])]
+                                       for m, d in zip(per_mode["memory"], per_mode["durable"]))
+                  for k in per_mode["memory"][0]}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -262,17 +277,18 @@ def main() -> None:
         print(f"| {k} | {v['appends_per_s']:.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | "
               f"{v['bytes_per_record']:.0f} |")
     print(f"\nservice, embedder: {args.model or 'hash'}, median of {args.rounds} rounds\n")
-    print("| load | memory (no log) | durable (log, fsync) | durable / memory | durable p50 / p99 ms |")
-    print("|---|---|---|---|---|")
+    print("| load | memory (no log) | durable (log, fsync) | durable / memory (median of rounds) | "
+          "memory p50 / p99 ms | durable p50 / p99 ms |")
+    print("|---|---|---|---|---|---|")
     for k in service["memory"]:
         m, d = service["memory"][k], service["durable"][k]
-        rate = "per_s" if "per_s" in m else "items_per_s"
-        unit = "items/s" if rate == "items_per_s" else "req/s"
-        print(f"| {k} | {m[rate]:.0f} {unit} | {d[rate]:.0f} {unit} | {d[rate] / m[rate]:.2f} | "
-              f"{d['p50_ms']:.1f} / {d['p99_ms']:.1f} |")
+        unit = "items/s" if _rate(m) == "items_per_s" else "req/s"
+        print(f"| {k} | {m[_rate(m)]:.0f} {unit} | {d[_rate(d)]:.0f} {unit} | {ratios[k]:.2f} | "
+              f"{m['p50_ms']:.1f} / {m['p99_ms']:.1f} | {d['p50_ms']:.1f} / {d['p99_ms']:.1f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "wal": wal,
-                                    "service": service}, indent=2))
+                                    "service": service, "durable_over_memory": ratios,
+                                    "rounds": per_mode}, indent=2))
     print(f"\nwritten to {args.out}")
 
 
