@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from fakes import FakeEmbedder
 from itemtower.index import FaissIndex
 from itemtower.index.lock import DirectoryLocked
-from itemtower.index.store import DurableIndex, write_fresh_snapshot
+from itemtower.index.store import DurableIndex, load_current, write_fresh_snapshot
 from itemtower.index.wal import UnstorableError, encode_record, read_log
 from itemtower.serve.app import create_app
 from itemtower.serve.settings import Settings
@@ -303,6 +303,20 @@ def test_torn_last_log_line_is_a_warning_not_an_error(tmp_path):
     s3 = open_store(d)
     assert sorted(s3.index.ids()) == ["a", "c"] and s3.warnings == []
     s3.close()
+
+
+def test_load_current_is_the_snapshot_plus_the_log_read_only(tmp_path):
+    """What `itemtower explain` reads: the served state, even while a service holds the lock, writing nothing."""
+    d = tmp_path / "index"
+    s = open_store(d)
+    put(s, "a", 1)
+    s.snapshot()
+    put(s, "b", 2)
+    s.delete("a")
+    before = sorted(p.name for p in d.iterdir())
+    assert state_of(load_current(d)) == state_of(s.index)
+    assert sorted(p.name for p in d.iterdir()) == before
+    s.close()
 
 
 def test_fresh_snapshot_empties_the_log_and_outnumbers_it(tmp_path):

@@ -364,10 +364,10 @@ def explain(model: Path = typer.Option(...), id: str = typer.Option(..., "--id",
     if catalog is not None:
         item = next((it for it in _read(catalog).items if it["id"] == id), None)
     else:
-        from itemtower.index import FaissIndex
+        from itemtower.index.store import load_current
 
         try:
-            item = FaissIndex.load(model / "index").get(id)
+            item = load_current(model / "index").get(id)  # the snapshot and the writes logged since
         except (FileNotFoundError, ValueError) as e:
             _fail(f"{e}; pass --catalog FILE or build the index with `itemtower index`")
     if item is None:

@@ -35,7 +35,7 @@ from itemtower.index.lock import LOCK_FILE, DirLock
 from itemtower.index.wal import LOG_FILE, LogRecord, UnstorableError, WriteAheadLog, encode_record, fsync_dir, \
     read_log
 
-__all__ = ["DurableIndex", "SEQ_KEY", "write_fresh_snapshot"]
+__all__ = ["DurableIndex", "SEQ_KEY", "load_current", "write_fresh_snapshot"]
 
 log = logging.getLogger("itemtower.index")
 
@@ -343,6 +343,16 @@ def _load_base(d: Path, dim: int, build_hint: str, options: dict[str, Any]
             f"the index at {d} holds vectors of dimension {index.dim}, the model makes {dim}: it is from another "
             f"model; rebuild with {build_hint}"]
     return index, _snapshot_seq(d), True, True, None, []
+
+
+def load_current(directory: str | Path) -> FaissIndex:
+    """Read-only: the snapshot with the log replayed onto it, what a service on `directory` serves (or served when
+    it stopped). No lock, nothing written; for readers such as `itemtower explain`. Raises like FaissIndex.load."""
+    d = Path(directory)
+    index = FaissIndex.load(d)
+    _replay(index, [r for r in read_log(d / LOG_FILE).records
+                    if r.op != "upsert" or r.vectors.shape[1] == index.dim], after=_snapshot_seq(d))
+    return index
 
 
 def write_fresh_snapshot(directory: str | Path, index: FaissIndex) -> None:
