@@ -116,6 +116,8 @@ def wrk(url: str, script: Path, connections: int, duration: float, env: dict[str
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **(env or {})},
                          timeout=duration + 60).stdout
     lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, re.M))
+    if not {"50", "90", "99"} <= set(lat):
+        raise RuntimeError(f"wrk printed no latency distribution (no request answered?):\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
