@@ -2,16 +2,17 @@
 
 A line is a JSON object whose last key is its checksum, e.g.
 
-    {"seq": 7, "op": "upsert", "ids": ["a"], "items": [{...}], "dim": 32, "vectors": "<base64 float32>", "crc": "1c291ca3"}
-    {"seq": 8, "op": "delete", "ids": ["a"], "crc": "0b1e4f22"}
-    {"seq": 6, "op": "mark", "ids": [], "crc": "..."}   first line after a cut: no operation; it keeps the
-                                                         numbering above what the cut snapshot holds
+    {"seq":7,"op":"upsert","ids":["a"],"items":[{...}],"dim":32,"vectors":"<base64 float32>","crc":"1c291ca3"}
+    {"seq":8,"op":"delete","ids":["a"],"crc":"0b1e4f22"}
+    {"seq":6,"op":"mark","ids":[],"crc":"..."}   the first line after a cut: no operation; it keeps the
+                                                  numbering above what the cut snapshot holds
 
 `crc` is the CRC-32 of the line's UTF-8 bytes with `,"crc":"........"` cut out (so the check is on bytes, not on
 a re-serialisation). Vectors are logged (base64 of little-endian float32, N x D) so that replay gives back the very
-vectors that were served, without the model. Sequence numbers rise by one per record; a batch write is one record.
+vectors that were served, without the model. Sequence numbers rise by one per record (a batch write is one
+record); `read_log` refuses a line whose number does not rise.
 
-`append` returns only after the line is flushed and fsync'ed. Concurrent writers share fsyncs (group commit): each
+`append` returns only after the line is flushed and fdatasync'ed. Concurrent writers share fsyncs (group commit): each
 writes its line under the lock, and one of them fsyncs everything written so far while the others wait for it.
 
 `read_log` is the replay side: a last line that is incomplete or fails its checksum is a write cut off by a crash
