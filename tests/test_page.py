@@ -52,6 +52,8 @@ def test_page_and_its_assets_are_served(tmp_path):
         assert js.status_code == 200 and "javascript" in js.headers["content-type"] and "X-API-Key" in js.text
         assert css.status_code == 200 and "text/css" in css.headers["content-type"]
         assert "/" not in c.get("/openapi.json").json()["paths"]
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self';" in csp and "connect-src 'self'" in csp and "unsafe" not in csp
 
 
 def test_schema_lists_closed_vocabularies_and_indexed_values_of_open_fields(tmp_path):
@@ -301,6 +303,9 @@ def test_browser_explanation_on_click(browser, server):
     fields = [f.find_element("css selector", "h3").text for f in css(browser, "#explain-body .field")]
     assert any(f.startswith("category = ") for f in fields), fields
     assert css(browser, "#explain-body .tokens li"), "no tokens listed"
+    widths = [b.value_of_css_property("width") for b in css(browser, "#explain-body .bar")]
+    assert widths and all(w.endswith("px") and float(w[:-2]) > 0 for w in widths), widths
+    assert not [e for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
     css(browser, "#explain-close")[0].click()
     assert not css(browser, "#explain")[0].is_displayed()
 

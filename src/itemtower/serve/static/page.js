@@ -194,6 +194,12 @@ async function explain(id) {
   }
 }
 
+function bar(percent) {
+  const node = el("span", { class: "bar" });
+  node.style.width = `${percent}%`; // CSSOM, not a style attribute: the page's CSP allows no inline styles
+  return node;
+}
+
 function explanation(ex) {
   if (!ex.fields || !ex.fields.length) {
     return [el("p", { text: `This model (pool "${ex.pool}") has no attention queries to explain.` })];
@@ -205,7 +211,7 @@ function explanation(ex) {
       el("span", { class: "muted", text: ` = ${f.values.length ? f.values.join(", ") : "(none)"}` })),
     el("p", { class: "muted", text: `attended to nothing: ${(100 * f.null_weight).toFixed(0)}%` }),
     el("ul", { class: "tokens" }, ...f.tokens.map((t) => el("li", {},
-      el("span", { class: "bar", style: `width: ${Math.max(2, Math.round(100 * t.weight / top))}%` }),
+      bar(Math.max(2, Math.round(100 * t.weight / top))),
       el("span", { class: "token", text: t.token }),
       el("span", { class: "muted", text: ` ${t.segment} ${(100 * t.weight).toFixed(1)}%` })))));
   });
