@@ -212,3 +212,18 @@ def test_bad_writes_never_cost_the_good_ones_across_a_restart(tmp_path, monkeypa
         assert health["n_items"] == 20, health
         assert all(client.get(f"/items/g{i}").status_code == 200 for i in range(20))
         assert all(client.get(f"/items/b{i}").status_code == 404 for i in range(20))
+
+
+def test_a_stored_score_key_never_shadows_the_similarity(svc):
+    """An extra key named `score` (a rating, say) would sit next to the similarity in every similar/search answer
+    (a JSON object with two "score" keys, one not a number): it is dropped, with a warning saying so."""
+    client, _, _ = svc
+    r = client.put("/items/s1", json={"title": "black fleece jacket", "score": "five stars", "rating": 5},
+                   headers=AUTH)
+    assert r.status_code == 201
+    assert [w["field"] for w in r.json()["warnings"]] == ["score"] and "score" not in r.json()["item"]
+    assert list(r.json()["item"])[0] == "id"
+    r = client.post("/search", json={"item": {"title": "black fleece jacket"}, "k": 3})
+    raw = r.text
+    assert raw.count('"score"') == len(r.json()["items"]) == 3
+    assert all(isinstance(it["score"], float) for it in r.json()["items"])

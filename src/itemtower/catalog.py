@@ -37,6 +37,10 @@ WARNING = "warning"
 _MAX_VALUE_CHARS = 60  # how much of a bad value a message shows
 _MAX_ALLOWED_SHOWN = 8  # how many allowed values a message lists before "..."
 _MAX_PROBLEMS_IN_ERROR = 20
+# Extra keys an item cannot keep: the service's answers use these names for their own values next to the item's
+# keys (a stored "score" would sit beside the similarity in every similar/search answer).
+RESERVED_KEYS = {"score": "reserved for the similarity in similar/search answers; the key is dropped (rename it, "
+                          "e.g. to rating)"}
 
 
 def _short(value: Any, limit: int = _MAX_VALUE_CHARS) -> str:
@@ -159,6 +163,8 @@ def normalize_item(obj: dict[str, Any]) -> dict[str, Any]:
         elif key == "image":  # a photo path or URL (itemtower.images); a bad value was warned about: no photo
             if isinstance(value, str) and value.strip():
                 out["image"] = value.strip()
+        elif key in RESERVED_KEYS:  # warned about by check_item: answers put their own value there
+            continue
         else:
             out[key] = value
     return out
@@ -222,6 +228,10 @@ class _Checker:
         if obj.get("image") is not None and not (isinstance(obj["image"], str) and obj["image"].strip()):
             add("image", obj["image"], "image must be a non-empty string (a file path or an http(s) URL); "
                 "the item is kept without a photo", WARNING)
+
+        for key, why in RESERVED_KEYS.items():
+            if key in obj:
+                add(key, obj[key], why, WARNING)
 
         self._check_std(obj.get("std"), "std" in obj, add)
         self._check_re(obj.get("re"), "re" in obj, add)

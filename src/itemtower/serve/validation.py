@@ -76,6 +76,8 @@ def check_items(
     for i, item in enumerate(items):
         # exclude_unset: only what the client sent (a field left out is absent, not an empty default).
         obj = item.model_dump(exclude_unset=True)
+        if "id" in obj:  # first, as in ItemOut (PUT sets it from the path after the body's own keys)
+            obj = {"id": obj.pop("id"), **obj}
         for p in check_item(obj, schema, partial=partial):
             d = p.to_dict()
             out = ProblemOut(item=i if numbered else None, field=prefix + p.field, value=d["value"],
