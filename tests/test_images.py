@@ -176,24 +176,33 @@ def test_matching_finds_the_duplicate_photo(shop, tmp_path):
 
 def test_reinforce_never_overwrites_and_marks_from_image():
     items = [
-        {"id": "q", "title": "q", "std": {"category": ["Shirts"]}},
-        {"id": "m1", "title": "m1", "std": {"category": ["Tshirts"], "sleeve": ["Short"], "neck": ["Round"]}},
-        {"id": "m2", "title": "m2", "std": {"category": ["Tshirts"], "sleeve": ["Short"], "neck": ["V"]}},
+        {"id": "q", "title": "q", "std": {"article_type": ["Tshirts"], "sleeve": ["Long"]}},
+        {"id": "m1", "title": "m1", "std": {"article_type": ["Tshirts"], "sleeve": ["Short"], "neck": ["Round"],
+                                            "fit": ["Slim"]}},
+        {"id": "m2", "title": "m2", "std": {"article_type": ["Tshirts"], "sleeve": ["Short"], "neck": ["V"],
+                                            "fit": ["Slim"]}},
         {"id": "m3", "title": "m3", "std": {"sleeve": ["Long"], "base_colour": ["Blue"]}},
+        {"id": "m4", "title": "m4", "std": {"article_type": ["Shirts"], "fit": ["Regular"]}},
     ]
-    matches = {"q": [("m1", 0.9), ("m2", 0.8)], "m3": [("m1", 0.7)]}
+    matches = {"q": [("m4", 0.95), ("m1", 0.9), ("m2", 0.8)], "m3": [("m1", 0.7)]}
     colours = {"q": ("Red", 0.8), "m3": ("Green", 0.9)}
     out, summary = reinforce_from_images(items, matches, colours=colours)
     q, m3 = out[0], out[3]
-    assert q["std"]["category"] == ["Shirts"]  # given: never overwritten, although both matches say Tshirts
-    assert q["std"]["sleeve"] == ["Short"] and "neck" not in q["std"]  # neck: the matches disagree
-    assert q["std"]["base_colour"] == ["Red"] and q["std_inferred"] == {"sleeve": ["Short"], "base_colour": ["Red"]}
+    assert q["std"]["sleeve"] == ["Long"]  # given: never overwritten, although both T-shirt matches say Short
+    assert "neck" not in q["std"]  # the matches disagree
+    # fit: only the matched T-shirts vote (the shirt m4, the closest photo, is another kind of product)
+    assert q["std"]["fit"] == ["Slim"] and q["std"]["base_colour"] == ["Red"]
+    assert q["std_inferred"] == {"fit": ["Slim"], "base_colour": ["Red"]}
     assert {(a["field"], a["value"], a["from"]) for a in q["inferred_audit"]} == {
-        ("std.sleeve", "Short", "image"), ("std.base_colour", "Red", "image")}
-    assert q["image_matches"] == [{"id": "m1", "score": 0.9}, {"id": "m2", "score": 0.8}]
-    assert m3["std"] == {"sleeve": ["Long"], "base_colour": ["Blue"], "category": ["Tshirts"], "neck": ["Round"]}
-    assert out[1] is items[1] and items[0]["std"] == {"category": ["Shirts"]}  # inputs untouched
-    assert summary["std_added"] == {"base_colour": 1, "category": 1, "neck": 1, "sleeve": 1}
+        ("std.fit", "Slim", "image"), ("std.base_colour", "Red", "image")}
+    assert next(a for a in q["inferred_audit"] if a["field"] == "std.fit")["matches"] == ["m1", "m2"]
+    assert q["image_matches"] == [{"id": "m4", "score": 0.95}, {"id": "m1", "score": 0.9},
+                                  {"id": "m2", "score": 0.8}]
+    # m3 has no category: it is inferred first, then the T-shirt match fills the rest; its colour stays Blue
+    assert m3["std"] == {"sleeve": ["Long"], "base_colour": ["Blue"], "article_type": ["Tshirts"],
+                         "neck": ["Round"], "fit": ["Slim"]}
+    assert out[1] is items[1] and items[0]["std"] == {"article_type": ["Tshirts"], "sleeve": ["Long"]}  # untouched
+    assert summary["std_added"] == {"article_type": 1, "base_colour": 1, "fit": 2, "neck": 1}
 
 
 def test_reinforce_ignores_values_that_were_themselves_inferred():
@@ -251,12 +260,12 @@ def test_images_cli_features_then_match(shop, tmp_path, monkeypatch):
     out = tmp_path / "feat"
     r = runner.invoke(app, ["images", "--catalog", str(shop), "--out", str(out), "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert "6 of 10 photos usable (0 from the cache, 6 encoded); 4 warnings" in r.output
+    assert "6 of 10 photos usable; of their 6 distinct files 0 came from the cache, 6 were encoded; 4 warnings" in r.output
     assert "(id 'g')" in r.output
     r = runner.invoke(app, ["images", "--catalog", str(shop), "--out", str(out), "--no-progress", "--match",
                             "--limit", "0", "--threshold", "0.95"])
     assert r.exit_code == 0, r.output
-    assert "(6 from the cache, 0 encoded)" in r.output
+    assert "6 came from the cache, 0 were encoded" in r.output
     got = {it["id"]: it for it in read_catalog(out / "matched.jsonl").items}
     assert [m["id"] for m in got["a"]["image_matches"]] == ["b"] and got["c"]["image_matches"] == []
     assert len(got) == 11 and got["e"] == {"id": "e", "title": "no photo"}

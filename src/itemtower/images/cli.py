@@ -67,8 +67,9 @@ def images(catalog: Path = typer.Option(..., help="catalog JSONL whose items hav
         typer.echo(f"warning: (id {iid!r}): {msg}", err=True)
     if len(fs.warnings) > _MAX_WARNINGS_SHOWN:
         typer.echo(f"... and {len(fs.warnings) - _MAX_WARNINGS_SHOWN} more warnings (OUT/features.json)", err=True)
-    typer.echo(f"{len(fs.ids)} of {len(with_photo)} photos usable ({fs.n_cached} from the cache, {fs.n_encoded} "
-               f"encoded); {len(fs.warnings)} warnings; features in {out}")
+    typer.echo(f"{len(fs.ids)} of {len(with_photo)} photos usable; of their {len(set(fs.hashes))} distinct files "
+               f"{fs.n_cached} came from the cache, {fs.n_encoded} were encoded; {len(fs.warnings)} warnings; "
+               f"features in {out}")
     if match:
         _match(report.items, fs, out, catalog.parent, limit, k, threshold, field, colour, allow_urls, write_catalog)
 

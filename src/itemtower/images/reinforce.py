@@ -4,7 +4,9 @@ For every matched item (`match.find_matches`: near-duplicate photos, usually the
 - `image_matches` = [{"id", "score"}] is written on the item, best first: the hook for title augmentation (a view
   may borrow title words from an image-matched item: a positive pair the text alone would not give);
 - each missing STD field in `fields` is filled when the matched items that have it given (not inferred) agree:
-  the commonest value holds at least `agree` of their score-weighted votes;
+  the commonest value holds at least `agree` of their score-weighted votes. The category field (article_type,
+  category: `category_field_of`) goes first, and only matched items of the item's own category (given or just
+  inferred) vote on the other fields: a skirt that looks like a dress borrows no neckline from it;
 - the colour field (a std field whose name contains "colo", e.g. color, base_colour), if missing, is set to the
   photo's garment colour (`colour.dominant_colour`), never taken from matches: colour variants differ in colour.
 Like text reinforcement (`itemtower.text.reinforce`), nothing given is ever overwritten or removed; every added
@@ -22,12 +24,19 @@ from typing import Any, Iterable, Sequence
 from itemtower.images.colour import dominant_colour
 from itemtower.images.source import ImageError, decode, read_bytes, resolve
 
-__all__ = ["reinforce_from_images", "colour_field_of", "default_fields", "photo_colours", "NOT_FROM_PHOTO",
+__all__ = ["reinforce_from_images", "colour_field_of", "category_field_of", "default_fields", "photo_colours", "NOT_FROM_PHOTO",
            "DEFAULT_AGREE", "format_summary"]
 
 # Fields a photo says nothing about even when the matched items agree (variants share them, look-alikes not).
 NOT_FROM_PHOTO = ("brand", "price", "season", "usage", "year")
 DEFAULT_AGREE = 0.75
+CATEGORY_FIELDS = ("article_type", "category", "category_sub", "product_type")  # first one the catalog has
+
+
+def category_field_of(std_fields: Iterable[str]) -> str | None:
+    """The catalog's kind-of-product STD field, which gates the others, or None."""
+    names = list(std_fields)
+    return next((f for f in CATEGORY_FIELDS if f in names), None)
 
 
 def colour_field_of(std_fields: Iterable[str]) -> str | None:
@@ -112,6 +121,9 @@ def reinforce_from_images(items: Sequence[dict[str, Any]], matches: dict[str, li
     if colour_field == "auto":
         colour_field = colour_field_of(dict.fromkeys(f for it in items for f in (it.get("std") or {})))
     fill_fields = [f for f in (fields if fields is not None else default_fields(items)) if f != colour_field]
+    cat_field = category_field_of(dict.fromkeys(f for it in items for f in (it.get("std") or {})))
+    if cat_field in fill_fields:  # first: it decides which matches vote on the rest
+        fill_fields = [cat_field] + [f for f in fill_fields if f != cat_field]
     added: Counter[str] = Counter()
     n_matched = n_pairs = 0
     out: list[dict[str, Any]] = []
@@ -132,7 +144,10 @@ def reinforce_from_images(items: Sequence[dict[str, Any]], matches: dict[str, li
         for f in fill_fields:
             if std.get(f) or not found:
                 continue
-            vote = _vote(found, f, agree, min_votes)
+            voters = found
+            if cat_field and f != cat_field and std.get(cat_field):
+                voters = [(o, s) for o, s in found if (o.get("std") or {}).get(cat_field) == std[cat_field]]
+            vote = _vote(voters, f, agree, min_votes)
             if vote is not None:
                 std[f] = std_inf[f] = [vote[0]]
                 audit.append({"field": f"std.{f}", "value": vote[0], "from": "image",
