@@ -31,11 +31,12 @@ def _write(path, lines: list[str]) -> None:
 
 
 def _bad_catalog(path) -> None:
-    """Lines 1-3 good, 4 nested 5,000 deep, 5 good, 6 a lone surrogate in the title, 7 NaN, 8 good."""
+    """Lines 1-3 good, 4 nested 5,000 deep, 5 good, 6 a lone surrogate in the title, 7 NaN, 8 good, 9 an integer
+    of 5,000 digits (past Python's int-parsing limit)."""
     deep = '{"id": "deep", "title": "t", "x": ' + "[" * 5000 + "]" * 5000 + "}"
     _write(path, [json.dumps(_item(1)), json.dumps(_item(2)), json.dumps(_item(3)), deep, json.dumps(_item(5)),
                   '{"id": "sur", "title": "bad \\ud800 title"}', '{"id": "nan", "title": "t", "price": NaN}',
-                  json.dumps(_item(8))])
+                  json.dumps(_item(8)), '{"id": "big", "title": "t", "n": ' + "1" * 5000 + "}"])
 
 
 def _cli(*args: str):
@@ -57,10 +58,11 @@ def test_unwritable_lines_are_named_problems_and_the_rest_is_kept(tmp_path):
     report = read_catalog(cat)
     assert [it["id"] for it in report.items] == ["it1", "it2", "it3", "it5", "it8"]
     errors = {p.line: p for p in report.problems if p.is_error}
-    assert set(errors) == {4, 6, 7}
+    assert set(errors) == {4, 6, 7, 9}
     assert "nested too deeply" in errors[4].message
     assert errors[6].field == "title" and "surrogate" in errors[6].message
     assert errors[7].field == "price" and "finite" in errors[7].message
+    assert "cannot be parsed" in errors[9].message and "4300 digits" in errors[9].message
     json.dumps([p.to_dict() for p in report.problems], allow_nan=False).encode("utf-8")  # reportable as JSON
 
 
@@ -80,7 +82,7 @@ def test_validate_names_the_lines_and_fails(tmp_path):
     _bad_catalog(cat)
     res = _cli("validate", "--catalog", str(cat))
     assert res.exit_code == 1
-    for line in ("line 4", "line 6", "line 7"):
+    for line in ("line 4", "line 6", "line 7", "line 9"):
         assert line in res.output
     assert "5 items kept" in res.output
 

@@ -123,6 +123,8 @@ def test_unreadable_bodies_are_422_not_an_undocumented_400(svc):
     assert r.status_code == 422 and "UTF-8" in r.json()["detail"]
     r = client.put("/items/x", content=('{"title": "x", "e": ' + _nested(5000) + "}").encode(), headers=JSON)
     assert r.status_code == 422 and "nested too deeply" in r.json()["detail"]
+    r = client.put("/items/x", content=b'{"title": "x", "n": ' + b"1" * 5000 + b"}", headers=JSON)
+    assert r.status_code == 422 and "4300 digits" in r.json()["detail"]  # Python's int-parsing limit
     r = client.post("/embed", content=b'{"items": [', headers=JSON)  # truncated JSON: FastAPI's own 422
     assert r.status_code == 422 and isinstance(r.json()["detail"], str)
 

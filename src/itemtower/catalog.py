@@ -403,6 +403,10 @@ def read_catalog(path: str | Path, schema: Schema | None = None, strict: bool = 
                 problems.append(Problem(lineno, None, "record", text.strip(),
                                         "nested too deeply to parse (objects/arrays about 1,000 levels deep)"))
                 continue
+            except ValueError as e:  # e.g. an integer of more than 4,300 digits (Python's int conversion limit)
+                problems.append(Problem(lineno, None, "record", text.strip(),
+                                        f"cannot be parsed: {str(e).split(';')[0]}"))
+                continue
             n_json += 1
 
             found = checker.check(obj, line=lineno)

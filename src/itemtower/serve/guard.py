@@ -50,9 +50,10 @@ def unreadable_body(cause: BaseException | None) -> ApiError:
         why = "it is nested too deeply to parse (about 1,000 levels of objects/arrays)"
     elif isinstance(cause, UnicodeError):
         why = "it is not UTF-8 text"
+    elif cause is not None:  # e.g. an integer of more than 4,300 digits (Python's int conversion limit)
+        why = f"it could not be parsed ({type(cause).__name__}: {str(cause).split(';')[0][:200]})"
     else:
-        why = f"{type(cause).__name__}" if cause is not None else "unknown reason"
-        why = f"it could not be parsed ({why})"
+        why = "it could not be parsed"
     return ApiError(422, f"the request body cannot be read as JSON: {why}; send UTF-8 JSON "
                          "(Content-Type: application/json)",
                     [ProblemOut(field="body", value=None, message=why, severity="error")])
