@@ -111,8 +111,9 @@ def load_weights(path: str | Path, what: str = "model file") -> Any:
             "model files with weights_only=True so that a model file can never run code. Save the tensors alone "
             "(torch.save(module.state_dict(), path)) or retrain with `itemtower train`") from None
     except Exception as e:  # truncated zip, not a torch file at all
-        raise ModelLoadError(f"{path} ({what}) cannot be loaded as weights ({type(e).__name__}: {_first_line(e)}): "
-                             "the file is truncated or not a torch file; copy it again or retrain") from None
+        reason = "the file is empty" if path.stat().st_size == 0 else f"{type(e).__name__}: {_first_line(e)}"
+        raise ModelLoadError(f"{path} ({what}) cannot be loaded as weights ({reason}): the file is truncated or "
+                             "not a torch file; copy it again or retrain") from None
 
 
 def load_resume(path: Path, tower: torch.nn.Module, head: torch.nn.Module,
@@ -184,10 +185,12 @@ def _load_featurizer(d: Path) -> Featurizer:
                                  "manifest); copy the whole directory again or retrain with `itemtower train`")
     try:
         return Featurizer.load(d)
-    except (ValueError, KeyError, TypeError) as e:  # bad JSON, a tokenizer file `tokenizers` cannot read, ...
-        text = str(e).strip() or type(e).__name__
-        raise ModelLoadError(f"the vocabulary files in {d} (schema.json, tokenizer.json, featurizer.json) cannot be "
-                             f"read: {text[:300]}; copy the whole directory again or retrain with "
+    except ValueError as e:  # bad JSON, a tokenizer file `tokenizers` cannot read: the message names the file
+        raise ModelLoadError(f"the model directory {d} has a broken vocabulary file: {_first_line(e, 300)}; copy "
+                             "the whole directory again or retrain with `itemtower train`") from None
+    except (KeyError, TypeError) as e:  # featurizer.json parsed, but its keys are not this version's
+        raise ModelLoadError(f"{d / 'featurizer.json'} does not fit this version of itemtower ({type(e).__name__}: "
+                             f"{_first_line(e)}): it is from another version or was edited; retrain with "
                              "`itemtower train`") from None
 
 

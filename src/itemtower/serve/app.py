@@ -79,6 +79,10 @@ def _load(settings: Settings, embedder: EmbedderLike | None, index: FaissIndex |
         state.message = no_model_message(model_dir)
         log.warning(state.message)
         return state
+    except ValueError as e:  # artifacts.ModelLoadError: a named file, what is wrong, what to do; no traceback
+        state.message = f"the model at {model_dir} cannot be used: {e}"
+        log.error(state.message)
+        return state
     except Exception as e:  # a broken model: keep serving /health with the reason, and log the traceback
         log.exception("could not load the model at %s", model_dir)
         state.message = (f"the model at {model_dir} could not be loaded ({type(e).__name__}: {e}); retrain it "
