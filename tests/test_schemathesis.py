@@ -4,7 +4,7 @@ header and body as documented, schema-valid requests accepted, schema-invalid on
 methods with a true Allow header, writes refused without the key.
 
 Bounded and repeatable: a few dozen examples per route, derandomized (the same cases every run), no example
-database; about 30 s on 2 cores. The fuzzing that found issue 10's bugs ran far longer (schemathesis CLI,
+database; about 40 s on 2 cores. The fuzzing that found issue 10's bugs ran far longer (schemathesis CLI,
 `--checks all`); this keeps what it found from coming back.
 """
 
@@ -25,7 +25,7 @@ from itemtower.serve.app import create_app  # noqa: E402
 from itemtower.serve.settings import Settings  # noqa: E402
 
 KEY = "schemathesis-key"
-EXAMPLES = 25  # per route and phase; enough to cover each route's error paths, small enough for ~30 s in all
+EXAMPLES = 20  # per route and phase: each route's error paths, and about 1,000 requests in all
 
 
 class ExplainingFake(FakeEmbedder):
@@ -69,3 +69,20 @@ def test_api_conforms_to_its_schema(case):
     """Each generated request, sent with the API key: every schemathesis check passes on its response."""
     response = case.call_and_validate(headers={"X-API-Key": KEY})
     SEEN[f"{response.status_code // 100}xx"] += 1
+
+
+class _Workflow(schema.as_state_machine()):
+    """Sequences along the links schemathesis infers (PUT an item, then GET / similar / DELETE it, ...): the
+    stateful checks (a deleted item is gone, a created one is there) on top of the per-response ones."""
+
+    def get_call_kwargs(self, case):
+        return {"headers": {"X-API-Key": KEY}}
+
+    def after_call(self, response, case):
+        SEEN[f"{response.status_code // 100}xx"] += 1
+
+
+def test_stateful_workflows_conform():
+    """A few short, derandomized workflows (bounded: 10 sequences of at most 6 calls)."""
+    _Workflow.run(settings=settings(max_examples=10, stateful_step_count=6, derandomize=True, database=None,
+                                    deadline=None, suppress_health_check=list(HealthCheck)))
