@@ -45,10 +45,10 @@ def state_of(index: FaissIndex) -> dict:
     return {i: (index.get(i), index.vector(i).tolist()) for i in sorted(index.ids())}
 
 
-def open_store(d, **kw) -> DurableIndex:
+def open_store(d, dim: int = DIM, **kw) -> DurableIndex:
     kw.setdefault("every_ops", 10_000)
     kw.setdefault("every_seconds", 3600)
-    return DurableIndex.open(d, DIM, **kw)
+    return DurableIndex.open(d, dim, **kw)
 
 
 def wal_seq(d) -> int:
@@ -450,3 +450,39 @@ def test_corrupted_snapshot_gives_a_clear_message_and_the_service_starts(disk_mo
         assert h["status"] == "degraded" and "index.faiss" in h["message"] and "itemtower index" in h["message"]
         assert c.put("/items/b", json=item("b")).status_code == 201
     assert (model_dir / "index" / "index.faiss").read_bytes() == b"not faiss"
+
+
+# ---------------------------------------------------------------------------------------------------- the CLI
+
+
+def test_itemtower_index_writes_a_snapshot_with_an_empty_log_and_waits_for_no_service(tiny_model, tmp_path):
+    """`itemtower index` over a directory with logged writes: a snapshot of the catalog, the log reduced to its
+    mark; while a service holds the directory it refuses with the lock's message, changing nothing."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from itemtower.catalog import write_catalog
+    from itemtower.cli import app as cli
+
+    trained, items = tiny_model
+    model = tmp_path / "model"
+    shutil.copytree(trained, model, ignore=shutil.ignore_patterns("index"))
+    catalog = tmp_path / "cat.jsonl"
+    write_catalog(catalog, items[:40])
+    s = open_store(model / "index", dim=_dim(model))
+    s.upsert(["old"], np.ones((1, s.index.dim), np.float32) / np.sqrt(s.index.dim), [{"title": "old"}])
+    r = CliRunner().invoke(cli, ["index", "--model", str(model), "--catalog", str(catalog)])
+    assert r.exit_code != 0 and "locked by another process" in r.output, r.output
+    assert logged(model / "index") == [(1, "upsert", ["old"])] and not (model / "index" / "ids.json").exists()
+    s.close()
+    r = CliRunner().invoke(cli, ["index", "--model", str(model), "--catalog", str(catalog)])
+    assert r.exit_code == 0, r.output
+    assert logged(model / "index") == [(1, "mark", [])] and wal_seq(model / "index") == 1
+    fresh = open_store(model / "index", dim=_dim(model))
+    assert len(fresh.index) == 40 and "old" not in fresh.index
+    fresh.close()
+
+
+def _dim(model) -> int:
+    return int(json.loads((model / "manifest.json").read_text())["dim"])
