@@ -28,6 +28,7 @@ __all__ = [
     "StateDep",
     "EmbedderDep",
     "IndexDep",
+    "model_and_index",
     "require_api_key",
 ]
 
@@ -101,6 +102,18 @@ async def get_index(state: StateDep) -> VectorIndex:
 
 
 IndexDep = Annotated[VectorIndex, Depends(get_index)]
+
+
+def model_and_index(request: Request) -> tuple[ServiceState, EmbedderLike, VectorIndex]:
+    """State, embedder and index in one plain call (the same checks and 503 as the dependencies above), for the
+    similar-by-id hot path: FastAPI's resolution of four dependencies cost more CPU than the HNSW search itself
+    (BENCHMARKS.md, section 11)."""
+    state = getattr(request.app.state, "service", None)
+    if state is None:
+        raise RuntimeError("the app's lifespan has not run (in tests: `with TestClient(app) as client:`)")
+    if state.embedder is None or state.index is None:
+        raise ApiError(503, state.message or "no model loaded")
+    return state, state.embedder, state.index
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                                description="needed for PUT and DELETE when the service has ITEMTOWER_API_KEY set")

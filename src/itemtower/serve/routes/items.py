@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from itemtower.index import VectorIndex
 from itemtower.serve import similarity, writes
-from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, SettingsDep, StateDep, require_api_key
+from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, SettingsDep, StateDep, model_and_index, \
+    require_api_key
 from itemtower.serve.schemas import ErrorResponse, ItemOut, ItemPut, ProblemOut, SimilarResponse, \
     UpsertResponse
 from itemtower.serve.validation import ApiError, check_filters, check_items, check_k, filters_from_query
@@ -44,9 +45,6 @@ SIMILAR_PARAMS = {"k", "offset", "per_group", "group_by"}
 async def similar(
     item_id: str,
     request: Request,
-    embedder: EmbedderDep,
-    index: IndexDep,
-    settings: SettingsDep,
     k: int = Query(10, ge=1, description="how many results (at most the service's max_k, 100 by default)"),
     offset: int = Query(0, ge=0, le=1000, description="skip this many results (pagination: offset=k is page 2)"),
     per_group: int | None = Query(None, ge=1, description="at most this many results per group (diversity: "
@@ -60,11 +58,15 @@ async def similar(
     `?k=5&gender=female&season=winter` keeps items whose `std.gender` holds "female" and whose `std.season` holds
     "winter". A field the model's schema does not have is a 422 naming it.
     """
-    # `async` with cheap async dependencies (no worker-thread hop for them); the search itself runs in the small
-    # search pool, on the other core, while the event loop answers other requests (BENCHMARKS.md, section 11).
-    check_k(k, settings.max_k)
-    filters = filters_from_query(request.query_params.multi_items(), reserved=SIMILAR_PARAMS)
-    check_filters(filters, embedder.schema)
+    # The hot path (BENCHMARKS.md, section 11): `async`, no dependencies to resolve (model_and_index does their
+    # checks in one call), no filter parsing when there are only known parameters; the search runs in the small
+    # search pool, on the other core, while the event loop answers other requests.
+    state, embedder, index = model_and_index(request)
+    check_k(k, state.settings.max_k)
+    filters: dict[str, str] = {}
+    if len(request.query_params) > (k != 10) + (offset != 0) + (per_group is not None) + (group_by is not None):
+        filters = filters_from_query(request.query_params.multi_items(), reserved=SIMILAR_PARAMS)
+        check_filters(filters, embedder.schema)
     diversity = similarity.diversity_from(per_group, group_by, embedder.schema)
     vector = index.vector(item_id)
     if vector is None:
