@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest accepted request body")
     snapshot_every_ops: int = Field(1000, ge=1, description="snapshot the index (and cut the write-ahead log) after "
                                     "this many writes")
-    snapshot_every_seconds: float = Field(60.0, gt=0, description="... or this many seconds after a write")
+    snapshot_every_seconds: float = Field(60.0, gt=0, description="... or when this many seconds have passed "
+                                          "since the last snapshot and there are new writes")
     # Search and the model (serve/batcher.py, index/ann.py; BENCHMARKS.md section 11 for the measured defaults)
     ann_threshold: int = Field(10_000, ge=0, description="more items than this: HNSW (approximate); this many or "
                                "fewer: exact flat search. 0: always HNSW")
