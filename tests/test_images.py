@@ -82,16 +82,17 @@ def shop(tmp_path):
     (img / "notes.jpg").write_text("not a photo at all")
     rows = [
         {"id": "a", "title": "red shirt", "image": "img/red.jpg", "std": {"category": ["Shirts"]}},
-        {"id": "b", "title": "red shirt again", "image": str(img / "red_copy.png"), "std": {"category": ["Shirts"]}},
+        {"id": "b", "title": "red shirt again", "image": str(img / "red_copy.png"),
+         "std": {"category": ["Shirts"], "color": ["Red"]}},
         {"id": "c", "title": "blue round", "image": "img/blue.jpg"},
-        {"id": "d", "title": "green", "image": "img/green.jpg"},
+        {"id": "d", "title": "green", "image": "img/green.jpg", "std": {"color": ["Green"]}},
         {"id": "e", "title": "no photo"},
         {"id": "f", "title": "missing", "image": "img/nope.jpg"},
         {"id": "g", "title": "corrupt", "image": "img/corrupt.jpg"},
         {"id": "h", "title": "text file", "image": "img/notes.jpg"},
         {"id": "i", "title": "url", "image": "https://example.invalid/x.jpg"},
         {"id": "j", "title": "yellow", "image": "img/yellow.jpg"},
-        {"id": "k", "title": "black", "image": "img/black.jpg"},
+        {"id": "k", "title": "black", "image": "img/black.jpg", "std": {"color": ["Black"]}},
     ]
     cat = tmp_path / "shop.jsonl"
     write_catalog(cat, rows)
@@ -263,12 +264,15 @@ def test_images_cli_features_then_match(shop, tmp_path, monkeypatch):
     assert "6 of 10 photos usable; of their 6 distinct files 0 came from the cache, 6 were encoded; 4 warnings" in r.output
     assert "(id 'g')" in r.output
     r = runner.invoke(app, ["images", "--catalog", str(shop), "--out", str(out), "--no-progress", "--match",
-                            "--limit", "0", "--threshold", "0.95"])
+                            "--limit", "0", "--threshold", "0.95", "--colour"])
     assert r.exit_code == 0, r.output
     assert "6 came from the cache, 0 were encoded" in r.output
     got = {it["id"]: it for it in read_catalog(out / "matched.jsonl").items}
     assert [m["id"] for m in got["a"]["image_matches"]] == ["b"] and got["c"]["image_matches"] == []
     assert len(got) == 11 and got["e"] == {"id": "e", "title": "no photo"}
+    # --colour: a's missing colour from its red pixels, in the catalog's vocabulary (Red, Green, Black)
+    assert got["a"]["std"]["color"] == ["Red"] and got["a"]["std_inferred"] == {"color": ["Red"]}
+    assert got["a"]["inferred_audit"][0]["method"] == "garment pixels" and got["b"]["std"]["color"] == ["Red"]
 
 
 def test_images_cli_without_photos_says_what_to_do(tmp_path):

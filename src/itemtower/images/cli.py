@@ -37,7 +37,11 @@ def images(catalog: Path = typer.Option(..., help="catalog JSONL whose items hav
            field: Optional[list[str]] = typer.Option(None, "--field", help="with --match: STD field(s) to fill "
                                                      "from matches (default: all but colour, brand, price, "
                                                      "season, usage)"),
-           colour: bool = typer.Option(True, help="with --match: a missing colour from the garment's pixels"),
+           colour: bool = typer.Option(False, help="with --match: also name a missing colour from the garment's "
+                                       "pixels (off by default: it matched Myntra's base colour for 43% of the "
+                                       "photos, 58% at the default --colour-min-share; BENCHMARKS.md 12d)"),
+           colour_min_share: float = typer.Option(0.5, help="with --colour: least share of the garment's pixels "
+                                                  "the colour needs"),
            progress: bool = typer.Option(True, help="show a progress bar")) -> None:
     """Image features (EfficientNet-Lite0, mean-pooled 1280-d, cached by file content) for every item with a
     photo; a missing or broken photo is a warning. --match: photo neighbours and reinforcement (from: image)."""
@@ -71,11 +75,12 @@ def images(catalog: Path = typer.Option(..., help="catalog JSONL whose items hav
                f"{fs.n_cached} came from the cache, {fs.n_encoded} were encoded; {len(fs.warnings)} warnings; "
                f"features in {out}")
     if match:
-        _match(report.items, fs, out, catalog.parent, limit, k, threshold, field, colour, allow_urls, write_catalog)
+        _match(report.items, fs, out, catalog.parent, limit, k, threshold, field, colour, colour_min_share,
+               allow_urls, write_catalog)
 
 
 def _match(items, fs, out: Path, base_dir: Path, limit: int, k: int, threshold: Optional[float],
-           fields: Optional[list[str]], colour: bool, allow_urls: bool, write_catalog) -> None:
+           fields: Optional[list[str]], colour: bool, min_share: float, allow_urls: bool, write_catalog) -> None:
     from itemtower.images.match import NEAR_DUPLICATE, find_matches
     from itemtower.images.reinforce import colour_field_of, format_summary, photo_colours, reinforce_from_images
 
@@ -91,7 +96,7 @@ def _match(items, fs, out: Path, base_dir: Path, limit: int, k: int, threshold: 
         q = set(queries)
         colours = photo_colours([it for it in items if str(it["id"]) in q], names, base_dir, allow_urls)
     new_items, summary = reinforce_from_images(items, matches, fields=fields or None, colours=colours,
-                                               colour_field=cfield)
+                                               colour_field=cfield, min_colour_share=min_share)
     write_catalog(out / "matched.jsonl", new_items)
     (out / "matches.json").write_text(json.dumps({"threshold": thr, "k": k, "matches": matches}), encoding="utf-8")
     typer.echo(format_summary(summary))
