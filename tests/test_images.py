@@ -309,3 +309,16 @@ def test_urls_are_fetched_only_when_allowed(tmp_path, monkeypatch):
     assert off.ids == [] and "fetching URLs is off" in off.warnings[0][1] and fetched == []
     on = extract(items, FakeEncoder(), tmp_path / "c", allow_urls=True, progress=False)
     assert on.ids == ["u"] and fetched == ["https://shop.example/u.jpg"]
+
+
+REAL = Path(__file__).parents[2] / "shared" / "data"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REAL / "myntra_images" / "images").is_dir(), reason="../shared/data/myntra_images absent")
+def test_real_myntra_photos_fill_image_and_validate(tmp_path):
+    """convert myntra --images gives `image` to the 5,353 styles with a photo, and every one validates."""
+    res = myntra.convert(REAL / "myntra", images_dir=REAL / "myntra_images" / "images")
+    with_photo = [it for it in res.items if it.get("image")]
+    assert len(with_photo) == 5353
+    assert image_problems(with_photo[:200]) == []
