@@ -90,6 +90,25 @@ def test_search_filters_and_k_with_bad_values_are_422(svc):
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "k"
 
 
+def test_the_guard_protects_routes_that_check_nothing(tmp_path):
+    """A route that takes free JSON and echoes it (no check_item anywhere: a route someone adds later) still never
+    sees NaN, 1e999 or a lone surrogate: the body guard answers 422 naming the field, so the route cannot 500 on
+    writing the value back."""
+    from fastapi import Body
+
+    app = create_app(Settings(model_dir=tmp_path / "unused"), embedder=FakeEmbedder())
+
+    @app.post("/echo")
+    def echo(body: dict = Body(...)) -> dict:
+        return body
+
+    with TestClient(app) as client:
+        assert client.post("/echo", json={"a": [1.5, "x"]}).json() == {"a": [1.5, "x"]}
+        for raw, field in ((b'{"a": {"b": NaN}}', "a.b"), (b'{"w": 1e999}', "w"), (b'{"s": ["\\udc00"]}', "s.0")):
+            r = client.post("/echo", content=raw, headers={"content-type": "application/json"})
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
+
+
 def test_nesting_limit_is_exact(svc):
     """An extra value nested MAX_DEPTH - 1 deep inside the item (MAX_DEPTH with the item) is fine; one more is not."""
     client, _, _ = svc

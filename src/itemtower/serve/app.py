@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -28,7 +28,7 @@ from itemtower.serve.metrics import Metrics, MetricsMiddleware
 from itemtower.serve.docs import add_offline_docs
 from itemtower.serve import tuning
 from itemtower.serve.routes import batch, embed, items, page, recommend, search, service
-from itemtower.serve.guard import json_body_guard, unreadable_body
+from itemtower.serve.guard import JsonBodyGuard, unreadable_body
 from itemtower.serve.methods import MethodGuard
 from itemtower.serve.openapi import conform_openapi
 from itemtower.serve.settings import Settings
@@ -204,9 +204,6 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc: add_offline_docs below, from packaged files (no CDN)
         redoc_url=None,
-        # every route: a body holding NaN, Infinity, a lone surrogate or deep nesting is a 422 before anything
-        # else reads it (serve/guard.py)
-        dependencies=[Depends(json_body_guard)],
     )
     # the OpenAPI document states the error body, the limits and the model's std fields (serve/openapi.py)
     conform_openapi(app, settings.max_k, settings.max_batch, lambda: _model_schema(app))
@@ -253,6 +250,8 @@ def create_app(
                             headers=getattr(exc, "headers", None))
 
     # Added last = outermost: an oversized body is refused before anything reads it; metrics see every response.
+    # a JSON body holding NaN, Infinity, a lone surrogate or deep nesting: a 422 before any route reads it
+    app.add_middleware(JsonBodyGuard)
     app.add_middleware(MethodGuard, router=app.router)  # 405 with the owning path's methods in Allow
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(_BodySizeLimit, max_bytes=settings.max_body_bytes)
