@@ -95,6 +95,20 @@ def test_a_directory_as_catalog_is_one_clear_error(tmp_path, command):
     assert res.exit_code == 2 and "is a directory" in res.output
 
 
+@pytest.mark.parametrize("content", [None, '{"std_fields": ', '{"std_fields": 3}', "dir"])
+def test_a_bad_schema_file_is_one_clear_error(tmp_path, content):
+    """--schema missing, not JSON, not a schema, or a directory: one `error:` naming it, exit 2, no traceback."""
+    cat = tmp_path / "c.jsonl"
+    _write(cat, [json.dumps(_item(1))])
+    schema = tmp_path / "schema.json"
+    if content == "dir":
+        schema.mkdir()
+    elif content is not None:
+        schema.write_text(content, encoding="utf-8")
+    res = _cli("validate", "--catalog", str(cat), "--schema", str(schema))
+    assert res.exit_code == 2 and "--schema" in res.output and str(schema) in res.output
+
+
 def test_an_empty_catalog_is_an_error(tmp_path):
     """An empty file is not a valid catalog: `validate` exits non-zero and says so."""
     cat = tmp_path / "empty.jsonl"

@@ -24,13 +24,28 @@ def _read(catalog: Path, schema: Optional[Path] = None):
     from itemtower.catalog import read_catalog
     from itemtower.schema import Schema
 
-    sch = Schema.load(schema) if schema else None
+    sch = _load_schema(schema) if schema else None
     report = _read_report(catalog, sch)
     if report.problems:
         typer.echo(report.summary(), err=True)
     if not report.items:
         _fail(f"{catalog}: no usable items")
     return report
+
+
+def _load_schema(path: Path):
+    """Schema.load, with a missing, unreadable or malformed --schema file as one `error:` line."""
+    from itemtower.schema import Schema
+
+    if path.is_dir():
+        _fail(f"--schema {path} is a directory; it takes a schema JSON file (a model's schema.json, say)")
+    try:
+        return Schema.load(path)
+    except (OSError, ValueError) as e:  # missing, unreadable, not JSON: the message names the file
+        _fail(f"--schema {path}: {e}")
+    except (KeyError, TypeError, AttributeError) as e:  # JSON, but not the shape of a schema
+        _fail(f"--schema {path} is not an itemtower schema ({type(e).__name__}: {e}); pass a model's schema.json "
+              "or leave --schema out to infer one")
 
 
 def _read_report(catalog: Path, schema):
@@ -165,7 +180,7 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
     """Check a catalog: every bad record with line, field and value. Exit 1 if any record would be skipped."""
     from itemtower.schema import Schema
 
-    report = _read_report(catalog, Schema.load(schema) if schema else None)
+    report = _read_report(catalog, _load_schema(schema) if schema else None)
     if check_images:
         from itemtower.images.check import image_problems
 
@@ -212,7 +227,7 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
     if pool not in ("query+text", "text", "query"):
         _fail(f"--pool must be query+text, text or query, not {pool!r}")
     report = _read(catalog)
-    sch = Schema.load(schema) if schema else infer_schema(report.items)
+    sch = _load_schema(schema) if schema else infer_schema(report.items)
     _echo_decisions(sch)
     try:
         cfg = TrainConfig(catalog=str(catalog), out=str(out), schema=str(schema) if schema else None, fast=fast,
@@ -256,7 +271,7 @@ def reinforce(catalog: Path = typer.Option(..., help="input catalog JSONL"),
         if not sep or not k.strip() or not v.strip():
             _fail(f"--map expects KFASHION_FIELD=CATALOG_FIELD, got {m!r}")
         mapping[k.strip()] = v.strip()
-    sch = Schema.load(schema) if schema else KFASHION
+    sch = _load_schema(schema) if schema else KFASHION
     report = _read(catalog, schema)
     enc = None
     if encoder:
