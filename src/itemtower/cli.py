@@ -21,9 +21,6 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 def _read(catalog: Path, schema: Optional[Path] = None):
-    from itemtower.catalog import read_catalog
-    from itemtower.schema import Schema
-
     sch = _load_schema(schema) if schema else None
     report = _read_report(catalog, sch)
     if report.problems:
@@ -178,8 +175,6 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
                                                "or not images (the item is kept, without a photo)"),
              allow_urls: bool = typer.Option(False, help="with --check-images: fetch http(s) `image` URLs")) -> None:
     """Check a catalog: every bad record with line, field and value. Exit 1 if any record would be skipped."""
-    from itemtower.schema import Schema
-
     report = _read_report(catalog, _load_schema(schema) if schema else None)
     if check_images:
         from itemtower.images.check import image_problems
@@ -221,7 +216,7 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
           resume: bool = typer.Option(False, help="continue from OUT/resume.pt"),
           no_groups: bool = typer.Option(False, help="ignore `group` (pure self-supervised)")) -> None:
     """Train the item tower; writes OUT/tower_body.pth (pth1), OUT/tower_norm.pth (pth2) and OUT/manifest.json."""
-    from itemtower.schema import Schema, infer_schema
+    from itemtower.schema import infer_schema
     from itemtower.train import TrainConfig, train_items
 
     if pool not in ("query+text", "text", "query"):
@@ -259,7 +254,7 @@ def reinforce(catalog: Path = typer.Option(..., help="input catalog JSONL"),
     """Fill RE phrases and missing STD values from titles and descriptions (fashion lexicon + kiwipiepy).
     Every added value is also listed under re_inferred / std_inferred; given values are never changed."""
     from itemtower.catalog import write_catalog
-    from itemtower.schema import KFASHION, Schema
+    from itemtower.schema import KFASHION
     from itemtower.text.reinforce import E5ValueMapper, encoder_available, format_summary
     from itemtower.text.reinforce import reinforce as run_reinforce
 
