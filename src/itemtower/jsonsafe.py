@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import reprlib
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 __all__ = ["MAX_DEPTH", "JsonProblem", "json_problems", "safe_value", "has_lone_surrogate"]
 
@@ -59,8 +59,8 @@ def _short(value: Any) -> str:
 
 
 def json_problems(obj: Any, where: str = "", max_depth: int = MAX_DEPTH, limit: int = 10) -> list[JsonProblem]:
-    """What in `obj` JSON cannot hold: non-finite floats, strings (values or keys) with lone surrogates, keys that
-    are not strings, types JSON has no form for, nesting deeper than `max_depth`. At most `limit` problems.
+    """What in `obj` JSON cannot hold: non-finite floats, strings (values or keys) with lone surrogates, keys and
+    values of types JSON has no form for, nesting deeper than `max_depth`. At most `limit` problems.
 
     Args:
         obj: a parsed JSON value (or any Python value meant to become one).
@@ -74,9 +74,15 @@ def json_problems(obj: Any, where: str = "", max_depth: int = MAX_DEPTH, limit: 
     if _fast_ok(obj, max_depth):
         return []
     out: list[JsonProblem] = []
-    stack: list[tuple[Any, str, int]] = [(obj, where, 0)]
+    # Depth-first over iterators of children: document order, no recursion, and nothing is built for the part of a
+    # huge list that comes after the `limit`-th problem.
+    stack: list[Iterator[tuple[Any, str, int]]] = [iter([(obj, where, 0)])]
     while stack and len(out) < limit:
-        value, path, depth = stack.pop()
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            continue
+        value, path, depth = step
         if value is None or isinstance(value, (bool, int)):
             continue
         if isinstance(value, float):
@@ -87,31 +93,35 @@ def json_problems(obj: Any, where: str = "", max_depth: int = MAX_DEPTH, limit: 
         elif isinstance(value, str):
             if has_lone_surrogate(value):
                 out.append(JsonProblem(path or "body", _short(value),
-                                       "holds a lone UTF-16 surrogate (\\ud800-\\udfff), which UTF-8 cannot encode: "
-                                       "fix the text's encoding (a surrogate pair cut in half?)"))
+                                       "holds a lone UTF-16 surrogate (\\ud800-\\udfff), which UTF-8 cannot "
+                                       "encode: fix the text's encoding (a surrogate pair cut in half?)"))
         elif isinstance(value, (dict, list, tuple)):
             if depth + 1 > max_depth:
                 out.append(JsonProblem(path or "body", f"<{type(value).__name__} nested deeper than {max_depth}>",
                                        f"nested more than {max_depth} levels deep; flatten it"))
-                continue
-            if isinstance(value, dict):
-                children = []
-                for key, child in value.items():
-                    # json.dumps writes int/float/bool/None keys as strings; anything else it cannot write
-                    if not isinstance(key, (str, int, float, bool, type(None))) or \
-                            (isinstance(key, str) and has_lone_surrogate(key)):
-                        out.append(JsonProblem(_join(path, _short(key)), _short(key),
-                                               "a key that JSON cannot write (not a string, or a string "
-                                               "with a lone surrogate)"))
-                        continue
-                    children.append((child, _join(path, key), depth + 1))
             else:
-                children = [(child, _join(path, i), depth + 1) for i, child in enumerate(value)]
-            stack.extend(reversed(children))  # popped in document order
+                stack.append(_children(value, path, depth + 1, out))
         else:
             out.append(JsonProblem(path or "body", _short(value),
                                    f"a {type(value).__name__}, which JSON has no form for"))
     return out[:limit]
+
+
+def _children(value: dict | list | tuple, path: str, depth: int,
+              out: list[JsonProblem]) -> Iterator[tuple[Any, str, int]]:
+    """(child, its path, its depth) of a container, lazily; a key JSON cannot write is reported into `out`."""
+    if not isinstance(value, dict):
+        for i, child in enumerate(value):
+            yield child, _join(path, i), depth
+        return
+    for key, child in value.items():
+        # json.dumps writes int/float/bool/None keys as strings; anything else it cannot write
+        if not isinstance(key, (str, int, float, bool, type(None))) or \
+                (isinstance(key, str) and has_lone_surrogate(key)):
+            out.append(JsonProblem(_join(path, _short(key)), _short(key),
+                                   "a key that JSON cannot write (not a string, or a string with a lone surrogate)"))
+            continue
+        yield child, _join(path, key), depth
 
 
 def _fast_ok(obj: Any, max_depth: int) -> bool:
