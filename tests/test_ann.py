@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import faiss
 import numpy as np
@@ -166,3 +167,19 @@ def test_rebuild_keeps_writes_made_while_it_runs():
         v = idx.vector(sid)
         assert v is not None and sid in {i for i, _ in idx.search(v, 5)}
     assert "i0" not in idx and idx.vector("i0") is None
+
+
+def test_configure_switches_a_loaded_flat_index_in_the_background(tmp_path):
+    """An old flat directory past the threshold loads flat; configure(background_rebuilds=True) returns at once,
+    searches keep working while the graph is built, and the index ends up HNSW with the same items."""
+    flat, x = build(1500, threshold=10**9)
+    flat.save(tmp_path)
+    idx = FaissIndex.load(tmp_path)
+    assert idx.kind == "flat"
+    idx.configure(AnnConfig(threshold=1000, m=16, ef_construction=40), background_rebuilds=True)
+    assert len(idx.search(x[3], 5)) == 5  # served (exactly, or by the new graph) while it builds
+    deadline = time.monotonic() + 60
+    while idx.kind != "hnsw" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert idx.kind == "hnsw" and len(idx) == 1500
+    assert idx.search(x[3], 1)[0][0] == "i3"
