@@ -456,7 +456,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 def _parse_line(text: str) -> tuple[Any, bool]:
     """json.loads of one catalog line, and whether it is certainly JSON-safe (then check_item skips the jsonsafe
-    walk, ~25% of reading a catalog): no non-finite number (the hooks), no surrogate escape (UTF-8 text cannot
+    walk, a quarter of reading a catalog: BENCHMARKS.md, "Bad input"): no non-finite number (the hooks), no surrogate escape (UTF-8 text cannot
     hold a raw surrogate), fewer brackets than MAX_DEPTH. Raises what json.loads raises."""
     try:
         obj = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
