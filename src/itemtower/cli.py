@@ -174,7 +174,8 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
              check_images: bool = typer.Option(True, help="warn about `image` files that are missing, unreadable "
                                                "or not images (the item is kept, without a photo)"),
              allow_urls: bool = typer.Option(False, help="with --check-images: fetch http(s) `image` URLs")) -> None:
-    """Check a catalog: every bad record with line, field and value. Exit 1 if any record would be skipped."""
+    """Check a catalog: every bad record with line, field and value. Exit 1 if any record would be skipped, or if
+    no item is usable (an empty file)."""
     report = _read_report(catalog, _load_schema(schema) if schema else None)
     if check_images:
         from itemtower.images.check import image_problems
