@@ -190,7 +190,14 @@ def search_id(driver, item_id):
     box.clear()
     box.send_keys(item_id)
     css(driver, "#btn-similar")[0].click()
-    return wait(driver, lambda d: css(d, "#grid .card") or css(d, "#error:not([hidden])"), f"results for {item_id}")
+    # Wait for this search's own results: the grid may still hold the previous search's cards, which the page
+    # replaces once the response is in (reading those would race with the replacement).
+    def done(d):
+        info = css(d, "#results-info")[0].text
+        return (info.startswith(f"similar to {item_id}:") and "searching" not in info) or \
+            css(d, "#error:not([hidden])")
+
+    return wait(driver, done, f"results for {item_id}")
 
 
 def card_fields(card) -> dict[str, str]:
