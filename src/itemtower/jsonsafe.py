@@ -50,11 +50,12 @@ _REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, _SHOWN, _SHOWN
 
 
 def _short(value: Any) -> str:
-    # ascii(): the echo of a lone surrogate must itself be writable
+    """A writable stand-in, at most 60 characters: a string with its surrogates as `\\udXXX` escapes (other text
+    kept), anything else a bounded repr."""
     if isinstance(value, str):
-        text = ascii(value[: _SHOWN * 2])
+        text = value[: _SHOWN * 2].encode("utf-8", "backslashreplace").decode("utf-8")
     else:
-        text = _REPR.repr(value).encode("ascii", "backslashreplace").decode("ascii")
+        text = _REPR.repr(value).encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
