@@ -5,7 +5,8 @@ suffix routes are declared first and win for GET. Left alone, `PUT /items/x/simi
 item with the id "x/similar", and `POST /items/x` would answer 405 with `Allow: GET` (Starlette names the methods
 of the first route that matched the path, not of all of them). Here, the first route (in declaration order) whose
 path matches owns it; every route with the same path template adds its methods; any other method is a 405 that
-lists exactly those. The table is built once, at the first request, so routes added by any module count.
+lists exactly those. The table is built at the first request (and again if routes are added later), so routes
+added by any module count.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class MethodGuard:
     def __init__(self, app: Any, router: Any) -> None:
         self.app, self.router = app, router
         self._table: list[tuple[re.Pattern, str, frozenset[str]]] | None = None
+        self._built_for = -1
 
     def _build(self) -> list[tuple[re.Pattern, str, frozenset[str]]]:
         methods: dict[str, set[str]] = {}
@@ -48,7 +50,8 @@ class MethodGuard:
 
     def allowed(self, path: str) -> frozenset[str] | None:
         """The methods of the path template that owns `path`; None when no route matches it (a 404)."""
-        if self._table is None:
+        if self._table is None or self._built_for != len(self.router.routes):  # a route added after a request
+            self._built_for = len(self.router.routes)
             self._table = self._build()
         for pattern, _, methods in self._table:
             if pattern.match(path):
