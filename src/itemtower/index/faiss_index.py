@@ -12,20 +12,15 @@ internal id simply has no string id any more, searches skip it, and a replacemen
 tombstones are dropped when the index is saved (the snapshot on disk is compact) and, in memory, by a rebuild
 outside the write lock once they pass `AnnConfig.compact_fraction` of the stored vectors.
 
-On disk (`save` / `load`), a directory of three files:
-    index.faiss   faiss.write_index of the IndexIDMap2 (over IndexFlatIP or IndexHNSWFlat)
-    items.jsonl   one stored item per line, in the order of ids.json
-    ids.json      {"format", "version", "dim", "count", "ids": [str], "int_ids": [int], "tombstones": [int]}
-Each file is written to a temporary name and renamed into place, ids.json last; `load` checks that the three
-agree, so a save interrupted between renames is reported as an inconsistent index, never half-loaded. Version 1
-directories (flat, no tombstones) load unchanged.
+On disk (`save` / `load`): a directory of three files, index.faiss, items.jsonl and ids.json, written atomically
+and cross-checked on read (index/snapshot.py, which also says what old directories hold). The filtered search,
+over-fetching and widening until k items pass, is index/widening.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections import Counter
 from pathlib import Path
@@ -37,45 +32,12 @@ import numpy as np
 from itemtower.index import ann as annlib
 from itemtower.index.ann import AnnConfig
 from itemtower.index.rwlock import RWLock
+from itemtower.index.snapshot import IDS_FILE, INDEX_FILE, ITEMS_FILE, item_to_json, read_snapshot, write_snapshot
+from itemtower.index.widening import widening_search
 
-__all__ = ["FaissIndex", "AnnConfig"]
+__all__ = ["FaissIndex", "AnnConfig", "IDS_FILE", "INDEX_FILE", "ITEMS_FILE"]
 
 log = logging.getLogger("itemtower.index")
-
-INDEX_FILE = "index.faiss"
-IDS_FILE = "ids.json"
-ITEMS_FILE = "items.jsonl"
-_FORMAT = "itemtower-faiss-index"
-_VERSION = 2
-_READS = (1, 2)
-
-# Filtered search first fetches k * _GROWTH candidates, then _GROWTH times more each round, until k survive the
-# filter or the whole index has been scanned (which is what makes a rare filter still exact).
-_GROWTH = 4
-# An HNSW round that would need more candidates than this (or than efSearch * _GROWTH) scans the stored vectors
-# exactly instead: a long HNSW candidate list costs about as much as a scan and may still miss items.
-_HNSW_MAX_FETCH = 512
-
-
-def _std_values(item: dict[str, Any], field: str) -> list[str]:
-    """item["std"][field] as a list; a bare string (an item that skipped normalize_item) counts as one value."""
-    std = item.get("std") or {}
-    v = std.get(field)
-    if v is None:
-        return []
-    if isinstance(v, str):
-        return [v]
-    return list(v)
-
-
-def _to_json(sid: str, item: dict[str, Any]) -> str:
-    """The stored form of an item; refuses (ValueError naming the id) what could not be saved later."""
-    try:
-        text = json.dumps({**item, "id": sid}, ensure_ascii=False, allow_nan=False)
-        text.encode("utf-8")
-    except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as e:
-        raise ValueError(f"item {sid!r} cannot be stored as JSON ({type(e).__name__}: {e})") from None
-    return text
 
 
 class FaissIndex:
@@ -185,39 +147,8 @@ class FaissIndex:
             faiss.omp_set_num_threads(self.search_threads)  # per calling thread (an OpenMP ICV)
 
         with self._lock.read():
-            index, kind = self._index, self._kind
-            n = index.ntotal
-            if not self._str_of:
-                return []
-            n_excluded = sum(1 for e in exclude if e in self._int_of)
-            fetch = min(n, (k + n_excluded) * (_GROWTH if filters else 1))
-            verdict: dict[int, bool] = {}  # internal id -> passes; filters are evaluated once per item
-            while True:
-                if kind == annlib.HNSW and fetch > max(_HNSW_MAX_FETCH, self.ann.ef_search * _GROWTH):
-                    scores, labels = annlib.exact_search(index, q, fetch)
-                else:
-                    scores, labels = index.search(q, fetch)  # (1, fetch) each
-                out: list[tuple[str, float]] = []
-                for score, iid in zip(scores[0].tolist(), labels[0].tolist()):
-                    if iid < 0:  # faiss pads with -1 when it finds fewer than `fetch`
-                        continue
-                    ok = verdict.get(iid)
-                    if ok is None:
-                        sid = self._str_of.get(iid)  # None: a tombstone
-                        ok = sid is not None and sid not in exclude and (
-                            not filters or self._passes(self._items[sid], filters))
-                        verdict[iid] = ok
-                    if ok:
-                        out.append((self._str_of[iid], float(score)))
-                        if len(out) == k:
-                            return out
-                if fetch >= n:
-                    return out
-                fetch = min(n, fetch * _GROWTH)
-
-    @staticmethod
-    def _passes(item: dict[str, Any], filters: dict[str, str]) -> bool:
-        return all(value in _std_values(item, field) for field, value in filters.items())
+            return widening_search(self._index, self._kind, q, k, filters, exclude, str_of=self._str_of,
+                                   int_of=self._int_of, items=self._items, ef_search=self.ann.ef_search)
 
     # ------------------------------------------------------------------ writing
 
@@ -249,7 +180,7 @@ class FaissIndex:
         if not ids:
             return
         # Serialized now: an item that cannot be saved later is refused here, not at the next snapshot.
-        texts = [_to_json(sid, item) for sid, item in zip(ids, items)]
+        texts = [item_to_json(sid, item) for sid, item in zip(ids, items)]
         stored = [json.loads(t) for t in texts]
 
         with self._lock.write():
@@ -366,8 +297,6 @@ class FaissIndex:
         A flat index is saved compact (its tombstones dropped: a copy of the live vectors, O(N) but cheap); an
         HNSW index is saved as it is, with its tombstones listed, since dropping them means rebuilding the graph
         (the in-memory rebuild does that once they pass `ann.compact_fraction`)."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
         # A read lock is enough: saving does not change the index, it only must not overlap a mutation.
         with self._lock.read():
             ids = list(self._items)
@@ -380,33 +309,9 @@ class FaissIndex:
                 if self.tombstones:
                     stored = faiss.vector_to_array(self._index.id_map).tolist()
                     tombstones = [i for i in stored if i not in self._str_of]
-            meta = {
-                "format": _FORMAT,
-                "version": _VERSION,
-                "dim": self.dim,
-                "count": len(ids),
-                "kind": self._kind,
-                "ids": ids,
-                "int_ids": [self._int_of[s] for s in ids],
-                "tombstones": tombstones,
-                **(extra or {}),
-            }
-            tmp_index = d / (INDEX_FILE + ".tmp")
-            faiss.write_index(to_write, str(tmp_index))
-            tmp_items = d / (ITEMS_FILE + ".tmp")
-            with open(tmp_items, "w", encoding="utf-8") as f:
-                for s in ids:
-                    f.write(self._json[s] + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            tmp_ids = d / (IDS_FILE + ".tmp")
-            with open(tmp_ids, "w", encoding="utf-8") as f:
-                json.dump(meta, f, ensure_ascii=False)
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp_index, d / INDEX_FILE)
-        os.replace(tmp_items, d / ITEMS_FILE)
-        os.replace(tmp_ids, d / IDS_FILE)  # last: ids.json is what makes the new files a consistent set
+            write_snapshot(directory, to_write, dim=self.dim, kind=self._kind, ids=ids,
+                           int_ids=[self._int_of[s] for s in ids], texts=[self._json[s] for s in ids],
+                           tombstones=tombstones, extra=extra)
 
     @classmethod
     def load(cls, directory: str | Path, ann: AnnConfig | None = None) -> "FaissIndex":
@@ -416,95 +321,19 @@ class FaissIndex:
             FileNotFoundError: the directory or one of its three files is missing (the message names it).
             ValueError: a file is unreadable or the files disagree (the message names the file and the problem).
         """
-        d = Path(directory)
-        if not d.is_dir():
-            raise FileNotFoundError(f"no index directory at {d}")
-        for name in (IDS_FILE, ITEMS_FILE, INDEX_FILE):
-            if not (d / name).is_file():
-                raise FileNotFoundError(f"index at {d} is incomplete: {d / name} is missing")
-        ids_path, index_path, items_path = d / IDS_FILE, d / INDEX_FILE, d / ITEMS_FILE
-        dim, ids, int_ids, tombstones = _read_meta(ids_path)
-
-        try:
-            raw = faiss.read_index(str(index_path))
-        except RuntimeError as e:  # faiss reports every read failure as RuntimeError with a C++ trace
-            first = str(e).strip().splitlines()[-1] if str(e).strip() else "unreadable"
-            raise ValueError(f"{index_path}: not a readable FAISS index: {first}") from None
-        if not isinstance(raw, faiss.IndexIDMap2):
-            raise ValueError(f"{index_path}: expected an IndexIDMap2, found {type(raw).__name__}")
-        try:
-            kind = annlib.kind_of(raw)
-        except ValueError as e:
-            raise ValueError(f"{index_path}: {e}") from None
-        if raw.d != dim:
-            raise ValueError(f"{index_path}: vectors have dimension {raw.d}, but {ids_path} says {dim}")
-        stored_iids = faiss.vector_to_array(raw.id_map)
-        if raw.ntotal != len(ids) + len(tombstones) or set(stored_iids.tolist()) != set(int_ids) | set(tombstones):
-            raise ValueError(
-                f"{index_path} holds {raw.ntotal} vectors but {ids_path} lists {len(ids)} ids and "
-                f"{len(tombstones)} tombstones (or different ones): the files are from different saves; rebuild "
-                "the index"
-            )
-        texts = _read_items(items_path, ids_path, ids)
-
-        self = cls(dim, ann)
-        self._index, self._kind = raw, kind
-        annlib.set_ef_search(raw, self.ann.ef_search)
-        for sid, iid, text in zip(ids, int_ids, texts):
+        snap = read_snapshot(directory)
+        self = cls(snap.dim, ann)
+        self._index, self._kind = snap.index, snap.kind
+        annlib.set_ef_search(snap.index, self.ann.ef_search)
+        for sid, iid, text in zip(snap.ids, snap.int_ids, snap.texts):
             self._int_of[sid] = iid
             self._str_of[iid] = sid
             self._items[sid] = json.loads(text)
             self._json[sid] = text
             self._group(sid, self._items[sid])
-        self._next_int = int(stored_iids.max()) + 1 if len(stored_iids) else 0
+        self._next_int = snap.next_int
         return self
 
     def __repr__(self) -> str:
         return f"FaissIndex(dim={self.dim}, n={len(self)}, kind={self._kind!r}, tombstones={self.tombstones})"
 
-
-def _read_meta(ids_path: Path) -> tuple[int, list[str], list[int], list[int]]:
-    try:
-        meta = json.loads(ids_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{ids_path}: not valid JSON: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-        raise ValueError(f"{ids_path}: not an itemtower index file (expected \"format\": \"{_FORMAT}\")")
-    if meta.get("version") not in _READS:
-        raise ValueError(f"{ids_path}: index format version {meta.get('version')!r}; this code reads "
-                         f"{', '.join(map(str, _READS))}: upgrade itemtower, or rebuild the index")
-    try:
-        dim = int(meta["dim"])
-        ids = [str(s) for s in meta["ids"]]
-        int_ids = [int(i) for i in meta["int_ids"]]
-        tombstones = [int(i) for i in meta.get("tombstones", [])]
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{ids_path}: missing or malformed key: {e}") from None
-    if len(ids) != len(int_ids) or len(set(ids)) != len(ids) or len(set(int_ids)) != len(int_ids):
-        raise ValueError(f"{ids_path}: ids and int_ids must be equally long and free of duplicates")
-    if set(tombstones) & set(int_ids):
-        raise ValueError(f"{ids_path}: an internal id is both live and a tombstone; rebuild the index")
-    return dim, ids, int_ids, tombstones
-
-
-def _read_items(items_path: Path, ids_path: Path, ids: list[str]) -> list[str]:
-    """items.jsonl's lines (JSON text, checked), one per id of ids.json, in its order."""
-    texts: list[str] = []
-    with open(items_path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{items_path}: line {lineno}: not valid JSON: {e.msg}") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{items_path}: line {lineno}: expected a JSON object")
-            if len(texts) < len(ids) and obj.get("id") != ids[len(texts)]:
-                raise ValueError(f"{items_path}: item {len(texts) + 1} has id {obj.get('id')!r}; {ids_path} says "
-                                 f"{ids[len(texts)]!r}")
-            texts.append(line)
-    if len(texts) != len(ids):
-        raise ValueError(f"{items_path} has {len(texts)} items but {ids_path} lists {len(ids)} ids")
-    return texts
