@@ -210,7 +210,7 @@ def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
           distill_items: int = typer.Option(3000, help="distil multilingual-e5-small: it encodes this many titles "
                                             "once (cached under ~/.cache/itemtower; the encode counts in the "
                                             "budget) and h's semantic slice learns their neighbourhoods "
-                                            "(BENCHMARKS.md 11). 0: off"),
+                                            "(BENCHMARKS.md 13). 0: off"),
           idf_init: bool = typer.Option(True, help="start the token bag at log-IDF weights: rare words (model "
                                         "names, variant words) count most; --no-idf-init for similarity by kind "
                                         "of product, whose head nouns are common words (BENCHMARKS.md 10)"),
