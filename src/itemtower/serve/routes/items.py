@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from itemtower.index import VectorIndex
-from itemtower.serve import similarity, writes
+from itemtower.serve import similar_query, similarity, writes
 from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, SettingsDep, StateDep, model_and_index, \
     require_api_key
 from itemtower.serve.schemas import ErrorResponse, ItemOut, ItemPut, ProblemOut, SimilarResponse, \
@@ -32,7 +32,7 @@ def _not_found(item_id: str, index: VectorIndex) -> ApiError:
 
 
 # Query parameters of /similar that are not filters.
-SIMILAR_PARAMS = {"k", "offset", "per_group", "group_by"}
+SIMILAR_PARAMS = set(similar_query.NAMES)
 
 
 @router.get(
@@ -41,17 +41,10 @@ SIMILAR_PARAMS = {"k", "offset", "per_group", "group_by"}
     summary="Items similar to an indexed item",
     responses={**_NOT_FOUND, 422: {"model": ErrorResponse, "description": "k out of range or unknown filter field"},
                **_NO_MODEL},
+    # k, offset, per_group, group_by: documented here, parsed by similar_query.parse (the hot path)
+    openapi_extra={"parameters": similar_query.PARAMETERS},
 )
-async def similar(
-    item_id: str,
-    request: Request,
-    k: int = Query(10, ge=1, description="how many results (at most the service's max_k, 100 by default)"),
-    offset: int = Query(0, ge=0, le=1000, description="skip this many results (pagination: offset=k is page 2)"),
-    per_group: int | None = Query(None, ge=1, description="at most this many results per group (diversity: "
-                                  "colour variants of one product do not fill the page)"),
-    group_by: str | None = Query(None, description="with per_group: group by this std field's values instead of "
-                                 "by the items' `group`"),
-) -> Response:
+async def similar(item_id: str, request: Request) -> Response:
     """The k items nearest to `item_id` (which is itself left out), best first.
 
     Every query parameter other than `k`, `offset`, `per_group` and `group_by` is a filter on a std field:
@@ -59,19 +52,22 @@ async def similar(
     "winter". A field the model's schema does not have is a 422 naming it.
     """
     # The hot path (BENCHMARKS.md, section 11): `async`, no dependencies to resolve (model_and_index does their
-    # checks in one call), no filter parsing when there are only known parameters; the search runs in the small
-    # search pool, on the other core, while the event loop answers other requests.
+    # checks in one call), query parameters parsed by hand (similar_query.py: FastAPI's per-parameter validation
+    # cost more than the rest of the route), no filter parsing when there are only known parameters; the search
+    # runs in the small search pool, on the other core, while the event loop answers other requests.
+    params = request.query_params
+    q = similar_query.parse(params)
     state, embedder, index = model_and_index(request)
-    check_k(k, state.settings.max_k)
+    check_k(q.k, state.settings.max_k)
     filters: dict[str, str] = {}
-    if len(request.query_params) > (k != 10) + (offset != 0) + (per_group is not None) + (group_by is not None):
-        filters = filters_from_query(request.query_params.multi_items(), reserved=SIMILAR_PARAMS)
+    if len(params) > q.given:
+        filters = filters_from_query(params.multi_items(), reserved=SIMILAR_PARAMS)
         check_filters(filters, embedder.schema)
-    diversity = similarity.diversity_from(per_group, group_by, embedder.schema)
+    diversity = similarity.diversity_from(q.per_group, q.group_by, embedder.schema)
     vector = index.vector(item_id)
     if vector is None:
         raise _not_found(item_id, index)
-    hits = await similarity.ranked_off_loop(index, vector, k, filters, {item_id}, offset, diversity)
+    hits = await similarity.ranked_off_loop(index, vector, q.k, filters, {item_id}, q.offset, diversity)
     return similarity.similar_response(index, hits)
 
 
