@@ -115,7 +115,7 @@ def wrk(url: str, script: Path, connections: int, duration: float, env: dict[str
     cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{duration:g}s", "--latency", "-s", str(script), url]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **(env or {})},
                          timeout=duration + 60).stdout
-    lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, re.M))
+    lat = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", out, re.M))  # wrk pads "1.02s " with a space
     if not {"50", "90", "99"} <= set(lat):
         raise RuntimeError(f"wrk printed no latency distribution (no request answered?):\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

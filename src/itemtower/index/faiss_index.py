@@ -39,6 +39,8 @@ __all__ = ["FaissIndex", "AnnConfig", "IDS_FILE", "INDEX_FILE", "ITEMS_FILE"]
 
 log = logging.getLogger("itemtower.index")
 
+_omp = threading.local()  # .threads: the OpenMP thread count this thread last set for FAISS
+
 
 class FaissIndex:
     """Inner-product index over (string id, vector, item) triples: exact when small, HNSW when large.
@@ -143,8 +145,11 @@ class FaissIndex:
         filters = dict(filters or {})
         exclude = set(exclude or ())
         q = q.reshape(1, self.dim)  # (1, D): faiss searches a batch of queries
-        if self.search_threads is not None:
-            faiss.omp_set_num_threads(self.search_threads)  # per calling thread (an OpenMP ICV)
+        if self.search_threads is not None and getattr(_omp, "threads", None) != self.search_threads:
+            # Per calling thread (an OpenMP ICV), so once per thread: every FAISS call releases and retakes the
+            # GIL, and under load each such hand-off costs the event loop more than the call itself.
+            faiss.omp_set_num_threads(self.search_threads)
+            _omp.threads = self.search_threads
 
         with self._lock.read():
             return widening_search(self._index, self._kind, q, k, filters, exclude, str_of=self._str_of,

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import collections
 import queue
 import threading
-from typing import Any, Sequence
+import weakref
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 from fastapi import Response
@@ -22,9 +24,10 @@ from itemtower.index import VectorIndex
 from itemtower.serve.schemas import ProblemOut
 from itemtower.serve.validation import ApiError
 
-__all__ = ["Diversity", "diversity_from", "ranked", "ranked_off_loop", "similar_response", "recommend_vector", "variants",
-           "not_found"]
+__all__ = ["Diversity", "diversity_from", "ranked", "ranked_off_loop", "similar_to", "similar_off_loop",
+           "similar_response", "recommend_vector", "variants", "not_found"]
 
+_T = TypeVar("_T")
 _GROWTH = 4  # a diversity cap that drops hits asks the index for this many times more, until enough survive
 
 
@@ -157,34 +160,60 @@ def diversity_from(per_group: int | None, group_by: str | None, schema: Any, pre
 
 
 class _SearchThreads:
-    """A few daemon threads that run `ranked` for the event loop: one queue in, one `call_soon_threadsafe` out.
+    """A few daemon threads that run searches for the event loop: a queue in, a per-loop inbox out.
 
     What `loop.run_in_executor` does, minus its layers (a concurrent Future chained to an asyncio Future, a work
-    item, the pool's idle-thread bookkeeping): ~30 us of CPU less per similar request, measured in-process
-    (BENCHMARKS.md, section 11e), on a route whose own work is ~200 us."""
+    item, the pool's idle-thread bookkeeping) and with fewer GIL hand-offs, which is what the event loop pays for
+    under load (BENCHMARKS.md, section 11e): results that finish while the loop is busy share one wake-up
+    (`_Inbox`), and a job does all its FAISS calls in the worker (the route's vector lookup included)."""
 
     def __init__(self, n: int) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._inboxes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its _Inbox
         for i in range(n):
             threading.Thread(target=self._work, name=f"itemtower-search-{i}", daemon=True).start()
 
     def _work(self) -> None:
         while True:
-            loop, future, args = self._queue.get()
+            inbox, future, fn, args = self._queue.get()
             try:
-                result, error = ranked(*args), None
+                result, error = fn(*args), None
             except BaseException as e:  # handed to the awaiting request, which raises it there
                 result, error = None, e
+            inbox.put(future, result, error)
+
+    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        inbox = self._inboxes.get(loop)
+        if inbox is None:
+            inbox = self._inboxes[loop] = _Inbox(loop)
+        future = loop.create_future()
+        self._queue.put((inbox, future, fn, args))
+        return await future
+
+
+class _Inbox:
+    """Finished searches for one event loop. Workers append; only the first result since the loop last drained
+    wakes it (call_soon_threadsafe writes to the loop's self-pipe: a syscall and a GIL hand-off each)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.done: collections.deque = collections.deque()
+        self.scheduled = False
+
+    def put(self, future: asyncio.Future, result: Any, error: BaseException | None) -> None:  # a worker thread
+        self.done.append((future, result, error))  # before the flag test: a drain that cleared it will see this
+        if not self.scheduled:
+            self.scheduled = True
             try:
-                loop.call_soon_threadsafe(_settle, future, result, error)
-            except RuntimeError:  # the loop closed meanwhile (shutdown): nobody waits for this result
+                self.loop.call_soon_threadsafe(self.drain)
+            except RuntimeError:  # the loop closed meanwhile (shutdown): nobody waits for these results
                 pass
 
-    async def run(self, *args: Any) -> list[tuple[str, float]]:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.put((loop, future, args))
-        return await future
+    def drain(self) -> None:  # the loop's thread
+        self.scheduled = False  # first: a result appended from now on schedules another drain
+        while self.done:
+            _settle(*self.done.popleft())
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
@@ -200,13 +229,33 @@ _search_threads: _SearchThreads | None = None
 _start_lock = threading.Lock()
 
 
-async def ranked_off_loop(*args: Any) -> list[tuple[str, float]]:
-    """`ranked(*args)` in the search threads: FAISS releases the GIL, so a search runs on the other core while the
-    event loop parses and answers other requests. A small dedicated set of threads (one per core), not the shared
-    worker pool: more threads than cores would only take turns on them."""
+def _threads() -> _SearchThreads:
     global _search_threads
     if _search_threads is None:
         with _start_lock:
             if _search_threads is None:
                 _search_threads = _SearchThreads(max(1, min(4, os.cpu_count() or 1)))
-    return await _search_threads.run(*args)
+    return _search_threads
+
+
+async def ranked_off_loop(*args: Any) -> list[tuple[str, float]]:
+    """`ranked(*args)` in the search threads: FAISS releases the GIL, so a search runs on the other core while the
+    event loop parses and answers other requests. A small dedicated set of threads (one per core), not the shared
+    worker pool: more threads than cores would only take turns on them."""
+    return await _threads().run(ranked, *args)
+
+
+def similar_to(index: VectorIndex, item_id: str, k: int, filters: dict[str, str] | None = None, offset: int = 0,
+               diversity: Diversity | None = None) -> list[tuple[str, float]]:
+    """The ranking for similar-by-id: the item's stored vector, then `ranked` without the item itself.
+    Raises ApiError 404 when the id is not in the index."""
+    vector = index.vector(item_id)
+    if vector is None:
+        raise not_found(item_id, index)
+    return ranked(index, vector, k, filters, {item_id}, offset, diversity)
+
+
+async def similar_off_loop(*args: Any) -> list[tuple[str, float]]:
+    """`similar_to(*args)` in the search threads: the vector lookup is a FAISS call too (a GIL hand-off), so it
+    runs there with the search rather than on the event loop."""
+    return await _threads().run(similar_to, *args)

@@ -54,7 +54,8 @@ async def similar(item_id: str, request: Request) -> Response:
     # The hot path (BENCHMARKS.md, section 11): `async`, no dependencies to resolve (model_and_index does their
     # checks in one call), query parameters parsed by hand (similar_query.py: FastAPI's per-parameter validation
     # cost more than the rest of the route), no filter parsing when there are only known parameters; the search
-    # runs in the small search pool, on the other core, while the event loop answers other requests.
+    # runs in the search threads (the vector lookup too), on the other core, while the event loop answers
+    # other requests.
     params = request.query_params
     q = similar_query.parse(params)
     state, embedder, index = model_and_index(request)
@@ -64,10 +65,7 @@ async def similar(item_id: str, request: Request) -> Response:
         filters = filters_from_query(params.multi_items(), reserved=SIMILAR_PARAMS)
         check_filters(filters, embedder.schema)
     diversity = similarity.diversity_from(q.per_group, q.group_by, embedder.schema)
-    vector = index.vector(item_id)
-    if vector is None:
-        raise _not_found(item_id, index)
-    hits = await similarity.ranked_off_loop(index, vector, q.k, filters, {item_id}, q.offset, diversity)
+    hits = await similarity.similar_off_loop(index, item_id, q.k, filters, q.offset, diversity)  # 404 if unknown
     return similarity.similar_response(index, hits)
 
 
