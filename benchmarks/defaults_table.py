@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -117,10 +118,11 @@ def run_cell(name: str, preset: str, args, items, pairs, labels, rows, fields, l
     t = time.perf_counter()
     train_items(items, infer_schema(items), cfg, log=log)
     train_s = time.perf_counter() - t
+    load_after = [round(x, 1) for x in os.getloadavg()]  # the machine is shared: steps depend on it
     emb_model = Embedder.load(cell / "model")
     sub = [items[i] for i in rows]
     res = {"preset": preset, "catalog": name, "minutes": args.minutes, "catalog_to_model_s": round(train_s, 1),
-           "knobs": knobs, "log": logs, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+           "knobs": knobs, "log": logs, "loadavg_after_training": load_after, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     manifest = json.loads((cell / "model" / "manifest.json").read_text())
     res["training"] = {k: manifest.get("training", {}).get(k) for k in ("steps", "epochs_done", "stopped_by",
                                                                          "seconds")}

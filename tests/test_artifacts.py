@@ -26,7 +26,7 @@ def test_export_has_no_head_and_manifest_says_h(tiny_model):
     keys = set(torch.load(model_dir / PTH1, weights_only=True)) | set(torch.load(model_dir / PTH2, weights_only=True))
     assert not any(k.startswith("head") or k.startswith("net.") for k in keys)
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    assert manifest["serves"] == "h" and manifest["dim"] == 64
+    assert manifest["serves"] == "h" and manifest["dim"] == 64 + 128  # 2 x d_model 32 + the semantic slice
     assert manifest["versions"]["torch"] == torch.__version__
 
 
@@ -74,4 +74,4 @@ def test_partial_items_embed(tiny_model):
     """Items with only a title, or only STD values, still embed (search by partial item)."""
     model_dir, _ = tiny_model
     e = Embedder.load(model_dir).embed([{"title": "와이드 데님"}, {"std": {"color": ["Black"]}}, {}])
-    assert e.shape == (3, 64) and np.isfinite(e).all()
+    assert e.shape == (3, 64 + 128) and np.isfinite(e).all()
