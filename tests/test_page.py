@@ -185,6 +185,13 @@ def open_page(driver, base):
     wait(driver, lambda d: css(d, "#f-season option")[1:], "the filter dropdowns from /schema")
 
 
+def shown(driver, what: str) -> bool:
+    """The results of the run labelled `what` are on the page (not "...: searching...", which the page shows while
+    the previous run's cards are still in the grid)."""
+    info = css(driver, "#results-info")[0].text
+    return info.startswith(what) and "searching..." not in info
+
+
 def search_id(driver, item_id):
     box = css(driver, "#q-id")[0]
     box.clear()
@@ -192,12 +199,8 @@ def search_id(driver, item_id):
     css(driver, "#btn-similar")[0].click()
     # Wait for this search's own results: the grid may still hold the previous search's cards, which the page
     # replaces once the response is in (reading those would race with the replacement).
-    def done(d):
-        info = css(d, "#results-info")[0].text
-        return (info.startswith(f"similar to {item_id}:") and "searching" not in info) or \
-            css(d, "#error:not([hidden])")
-
-    return wait(driver, done, f"results for {item_id}")
+    return wait(driver, lambda d: shown(d, f"similar to {item_id}:") or css(d, "#error:not([hidden])"),
+                f"results for {item_id}")
 
 
 def card_fields(card) -> dict[str, str]:
@@ -258,7 +261,7 @@ def test_browser_filters_and_word_search(browser, server):
     box = css(browser, "#q-words")[0]
     box.send_keys("wool linen")
     css(browser, "#btn-search")[0].click()
-    wait(browser, lambda d: "search" in css(d, "#results-info")[0].text and css(d, "#grid .card"), "word results")
+    wait(browser, lambda d: shown(d, 'search "wool linen":') and css(d, "#grid .card"), "word results")
     assert len(css(browser, "#grid .card")) == 10
 
 
@@ -274,11 +277,11 @@ def test_browser_pages_diversity_and_variants(browser, server):
     search_id(browser, "it0")
     first = card_ids(browser)
     css(browser, "#btn-next")[0].click()
-    wait(browser, lambda d: "from #11" in css(d, "#results-info")[0].text, "page 2")
+    wait(browser, lambda d: shown(d, "similar to it0, from #11:"), "page 2")
     second = card_ids(browser)
     assert len(second) == 10 and not set(first) & set(second)
     css(browser, "#btn-prev")[0].click()
-    wait(browser, lambda d: "from #" not in css(d, "#results-info")[0].text, "page 1 again")
+    wait(browser, lambda d: shown(d, "similar to it0:"), "page 1 again")
     assert card_ids(browser) == first
 
     css(browser, "#q-per-group")[0].click()
@@ -290,7 +293,7 @@ def test_browser_pages_diversity_and_variants(browser, server):
     card = css(browser, "#grid .card")[0]
     item_id = card.get_attribute("data-id")
     card.find_element("css selector", "button.variants").click()
-    wait(browser, lambda d: f"variants of {item_id}" in css(d, "#results-info")[0].text, "the variants")
+    wait(browser, lambda d: shown(d, f"variants of {item_id}:"), "the variants")
     variants = card_ids(browser)
     expected = {i for i, it in items.items() if it.get("group") == items[item_id]["group"]} - {item_id}
     assert variants and set(variants) == expected
