@@ -1,0 +1,80 @@
+"""Several versions of the service under the same load, interleaved: which change helped, measured fairly.
+
+    git worktree add --detach /tmp/before <commit>
+    .venv/bin/python benchmarks/load_versions.py --version before=/tmp/before/src --version now=src
+
+Each version (a `src` directory put first on PYTHONPATH) serves its own hard-linked copy of the index directory
+(the directory lock allows one process per directory; nothing is written, so the copies share the bytes), all of
+them and the bare endpoint (benchmarks/load/bare_app.py) run at once, and every round runs wrk on each in turn,
+so that a change in the machine's load hits every version alike. Medians over rounds, ratios to the bare endpoint.
+Reuses the model and index of benchmarks/load.py (--work). Every process it starts is stopped before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load as L  # noqa: E402  (benchmarks/load.py: server(), wrk(), _median())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--version", action="append", required=True, help="NAME=SRC_DIR (repeatable)")
+    p.add_argument("--items", type=int, default=100_000)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--duration", type=float, default=8.0)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--work", type=Path, default=Path("/tmp/itemtower-load"))
+    p.add_argument("--out", type=Path, default=None)
+    a = p.parse_args()
+    model = L.prepare(a.work, a.items)
+    lua = {"WRK_N_ITEMS": str(a.items), "WRK_K": "10"}
+    payload = a.work / "payload.json"
+    if not payload.exists():
+        sys.exit(f"{payload} is missing: run benchmarks/load.py once first")
+    copies = []
+    with contextlib.ExitStack() as stack:
+        bp = L._free_port()
+        stack.enter_context(L.server(["--app-dir", str(L.HERE), "bare_app:app"],
+                                     {"ITEMTOWER_BENCH_PAYLOAD": str(payload)}, bp))
+        urls = {"bare": f"http://127.0.0.1:{bp}"}
+        for i, spec in enumerate(a.version):
+            name, src = spec.split("=", 1)
+            copy = a.work / f"versions-{i}"
+            if copy.exists():
+                shutil.rmtree(copy)
+            shutil.copytree(model, copy, copy_function=os.link, ignore=shutil.ignore_patterns("write.lock"))
+            copies.append(copy)
+            port = L._free_port()
+            stack.enter_context(L.server(["--factory", "itemtower.serve.app:create_app"],
+                                         {"ITEMTOWER_MODEL": str(copy), "PYTHONPATH": str(Path(src).resolve())},
+                                         port))
+            urls[name] = f"http://127.0.0.1:{port}"
+        for url in urls.values():  # warm-up
+            L.wrk(url, L.HERE / "similar.lua", a.connections, 2, lua)
+        runs: dict[str, list[dict]] = {n: [] for n in urls}
+        for r in range(a.rounds):
+            for name, url in urls.items():
+                runs[name].append(L.wrk(url, L.HERE / "similar.lua", a.connections, a.duration, lua))
+            print(f"round {r + 1}:", {n: round(v[-1]["rps"]) for n, v in runs.items()}, flush=True)
+    for copy in copies:
+        shutil.rmtree(copy, ignore_errors=True)
+    bare = statistics.median(x["rps"] for x in runs["bare"])
+    res = {n: {**L._median(v), "rps_ratio": L._median(v)["rps"] / bare, "rounds": v} for n, v in runs.items()}
+    (a.out or a.work / "versions.json").write_text(json.dumps(res, indent=2))
+    print("| version | req/s | x bare | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|")
+    for n, m in res.items():
+        print(f"| {n} | {m['rps']:.0f} | {m['rps_ratio']:.2f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
+              f"{m['errors']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
