@@ -11,14 +11,14 @@ No torch here: this module is used by the CLI, the service and the adapters.
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from itemtower.jsonsafe import MAX_DEPTH, json_problems
+from itemtower.jsonsafe import json_problems
+from itemtower.jsonsafe import parse_line as _parse_line  # a module global: benchmarks/json_check.py swaps it
+from itemtower.problems import ERROR, WARNING, CatalogError, Problem, _allowed_text, _short
 from itemtower.schema import Schema
 
 __all__ = [
@@ -33,97 +33,10 @@ __all__ = [
     "write_pairs",
 ]
 
-ERROR = "error"
-WARNING = "warning"
-
-_MAX_VALUE_CHARS = 60  # how much of a bad value a message shows
-_MAX_ALLOWED_SHOWN = 8  # how many allowed values a message lists before "..."
-_MAX_PROBLEMS_IN_ERROR = 20
 # Extra keys an item cannot keep: the service's answers use these names for their own values next to the item's
 # keys (a stored "score" would sit beside the similarity in every similar/search answer).
 RESERVED_KEYS = {"score": "reserved for the similarity in similar/search answers; the key is dropped (rename it, "
                           "e.g. to rating)"}
-
-
-def _short(value: Any, limit: int = _MAX_VALUE_CHARS) -> str:
-    """repr() of a value, cut to `limit` characters: a bad line can be megabytes long."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _allowed_text(allowed: Iterable[str]) -> str:
-    values = list(allowed)
-    shown = ", ".join(values[:_MAX_ALLOWED_SHOWN])
-    if len(values) > _MAX_ALLOWED_SHOWN:
-        shown += f", ... ({len(values)} values)"
-    return shown
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with one record.
-
-    Attributes:
-        line: 1-based line number in the source file, or None (an item not read from a file).
-        id: the record's id when it could be read, else None.
-        field: dotted field name ("id", "title", "std.color", "re.color", "record" for the whole line).
-        value: the offending value (shown shortened).
-        message: what is wrong, for a human.
-        severity: "error" (the record is dropped) or "warning" (the record is kept).
-    """
-
-    line: int | None
-    id: str | None
-    field: str
-    value: Any
-    message: str
-    severity: str = ERROR
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity == ERROR
-
-    def __str__(self) -> str:
-        where = []
-        if self.line is not None:
-            where.append(f"line {self.line}")
-        if self.id is not None:
-            where.append(f"(id {self.id!r})")
-        prefix = " ".join(where)
-        # No severity in the text (the contract's format); callers that mix both write f"{p.severity}: {p}".
-        text = f"field {self.field!r} = {_short(self.value)}: {self.message}"
-        return f"{prefix}: {text}" if prefix else text
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (the value is kept if JSON can hold it, else its shortened repr)."""
-        value = self.value
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            value = _short(value)
-        return {
-            "line": self.line,
-            "id": self.id,
-            "field": self.field,
-            "value": value,
-            "message": self.message,
-            "severity": self.severity,
-        }
-
-
-class CatalogError(ValueError):
-    """A catalog (or item) that cannot be used; `.problems` holds every problem found, not only the first."""
-
-    def __init__(self, problems: list[Problem], source: str | Path | None = None):
-        self.problems = list(problems)
-        self.source = str(source) if source is not None else None
-        errors = [p for p in self.problems if p.is_error]
-        shown = errors or self.problems
-        head = f"{len(errors)} error(s)" + (f" in {self.source}" if self.source else "")
-        lines = [f"{p.severity}: {p}" for p in shown[:_MAX_PROBLEMS_IN_ERROR]]
-        if len(shown) > _MAX_PROBLEMS_IN_ERROR:
-            lines.append(f"... and {len(shown) - _MAX_PROBLEMS_IN_ERROR} more")
-        super().__init__(head + ":\n  " + "\n  ".join(lines))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -434,36 +347,6 @@ def read_catalog(path: str | Path, schema: Schema | None = None, strict: bool = 
     if strict and report.n_errors:
         raise CatalogError(problems, source=p)
     return report
-
-
-class _NotFinite(ValueError):
-    """Raised by the parse hooks of read_catalog: the line holds NaN, Infinity or a number that overflows."""
-
-
-def _refuse_constant(literal: str) -> float:
-    raise _NotFinite(literal)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999 -> inf
-        raise _NotFinite(text)
-    return value
-
-
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _parse_line(text: str) -> tuple[Any, bool]:
-    """json.loads of one catalog line, and whether it is certainly JSON-safe (then check_item skips the jsonsafe
-    walk, a quarter of reading a catalog: BENCHMARKS.md, "Bad input"): no non-finite number (the hooks), no surrogate escape (UTF-8 text cannot
-    hold a raw surrogate), fewer brackets than MAX_DEPTH. Raises what json.loads raises."""
-    try:
-        obj = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except _NotFinite:
-        return json.loads(text), False  # parsed as Python does; check_item's walk names the field
-    safe = _SURROGATE_ESCAPE.search(text) is None and text.count("[") + text.count("{") <= MAX_DEPTH
-    return obj, safe
 
 
 def write_catalog(path: str | Path, items: Iterable[dict[str, Any]]) -> int:

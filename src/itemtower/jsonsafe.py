@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import reprlib
 from typing import Any, Iterator, NamedTuple
 
-__all__ = ["MAX_DEPTH", "JsonProblem", "json_problems", "safe_value", "has_lone_surrogate"]
+__all__ = ["MAX_DEPTH", "JsonProblem", "json_problems", "safe_value", "has_lone_surrogate", "parse_line"]
 
 MAX_DEPTH = 32  # objects/arrays inside one another; an item's own structure is 3 deep (item -> std -> list)
 _SHOWN = 60  # characters of a bad value echoed back
@@ -150,3 +151,33 @@ def safe_value(value: Any) -> Any:
     if not json_problems(value, max_depth=8, limit=1):
         return value
     return _short(value)
+
+
+class _NotFinite(ValueError):
+    """Raised by the parse hooks of read_catalog: the line holds NaN, Infinity or a number that overflows."""
+
+
+def _refuse_constant(literal: str) -> float:
+    raise _NotFinite(literal)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 -> inf
+        raise _NotFinite(text)
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def parse_line(text: str) -> tuple[Any, bool]:
+    """json.loads of one catalog line (read_catalog's parser), and whether it is certainly JSON-safe (then check_item skips the jsonsafe
+    walk, a quarter of reading a catalog: BENCHMARKS.md, "Bad input"): no non-finite number (the hooks), no surrogate escape (UTF-8 text cannot
+    hold a raw surrogate), fewer brackets than MAX_DEPTH. Raises what json.loads raises."""
+    try:
+        obj = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotFinite:
+        return json.loads(text), False  # parsed as Python does; check_item's walk names the field
+    safe = _SURROGATE_ESCAPE.search(text) is None and text.count("[") + text.count("{") <= MAX_DEPTH
+    return obj, safe

@@ -28,7 +28,7 @@ import bisect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from itemtower.adapters import ConvertResult
 from itemtower.adapters.table_read import cell_text, read_table, table_format

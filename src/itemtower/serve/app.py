@@ -168,6 +168,46 @@ class _BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answers the same body, {"detail": str, "errors": [...]}: ours, FastAPI's validation errors,
+    Starlette's 404/405/413 and, for a bug, a 500 that points at the log."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.detail, "errors": jsonable_encoder([e.model_dump() for e in exc.errors])},
+            status_code=exc.status,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = problems_from_pydantic(exc.errors())
+        return JSONResponse(
+            {"detail": "invalid request: " + summary(problems),
+             "errors": jsonable_encoder([p.model_dump() for p in problems])},
+            status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not a bad request: log the traceback with the request, and tell the client where to look.
+        log.exception("unhandled %s in %s %s", type(exc).__name__, request.method, request.url.path)
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__}) in {request.method} {request.url.path}; "
+                       "the traceback is in the service log", "errors": []},
+            status_code=500,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # 404 for an unknown path, 405, 413 from the body limit: the same body shape as every other error.
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return await _api_error(request, unreadable_body(exc.__cause__))  # FastAPI's undocumented 400
+        detail = exc.detail
+        return JSONResponse({"detail": str(detail), "errors": []}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+
 def create_app(
     settings: Settings | None = None,
     embedder: EmbedderLike | None = None,
@@ -214,40 +254,7 @@ def create_app(
     app.mount(page.STATIC_URL, StaticFiles(directory=page.STATIC_DIR), name="static")  # the page at /
     add_offline_docs(app)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail, "errors": jsonable_encoder([e.model_dump() for e in exc.errors])},
-            status_code=exc.status,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = problems_from_pydantic(exc.errors())
-        return JSONResponse(
-            {"detail": "invalid request: " + summary(problems),
-             "errors": jsonable_encoder([p.model_dump() for p in problems])},
-            status_code=422,
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # A bug, not a bad request: log the traceback with the request, and tell the client where to look.
-        log.exception("unhandled %s in %s %s", type(exc).__name__, request.method, request.url.path)
-        return JSONResponse(
-            {"detail": f"internal error ({type(exc).__name__}) in {request.method} {request.url.path}; "
-                       "the traceback is in the service log", "errors": []},
-            status_code=500,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # 404 for an unknown path, 405, 413 from the body limit: the same body shape as every other error.
-        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            return await _api_error(request, unreadable_body(exc.__cause__))  # FastAPI's undocumented 400
-        detail = exc.detail
-        return JSONResponse({"detail": str(detail), "errors": []}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+    _add_error_handlers(app)
 
     # Added last = outermost: an oversized body is refused before anything reads it; metrics see every response.
     # a JSON body holding NaN, Infinity, a lone surrogate or deep nesting: a 422 before any route reads it

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from itemtower.index import VectorIndex
 from itemtower.serve import similar_query, similarity, writes
-from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, SettingsDep, StateDep, model_and_index, \
+from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, StateDep, model_and_index, \
     require_api_key
 from itemtower.serve.schemas import ErrorResponse, ItemOut, ItemPut, ProblemOut, SimilarResponse, \
     UpsertResponse
