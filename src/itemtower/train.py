@@ -147,25 +147,10 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     return train_items(report.items, schema, cfg, log)
 
 
-def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
-                log: Callable[[str], None] = print) -> Path:
-    """Train on already-read items (normalized dicts). See `train`."""
-    _seed_all(cfg.seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    items = list(items)
-    if cfg.fast and len(items) > cfg.fast_items:
-        items = random.Random(cfg.seed).sample(items, cfg.fast_items)
-    cap = cfg.epoch_cap()
-    epochs = cap if cap is not None else 10**9  # the deadline ends a budget-only run
-
-    t0 = t_start = time.perf_counter()
-    featurizer, encoded = Featurizer.fit_encode(items, schema, vocab_size=cfg.vocab_size,
-                                                min_frequency=cfg.min_frequency, max_text_tokens=cfg.max_text_tokens)
-    log(f"featurizer: {len(items)} items, {len(schema.std_fields)} std fields, {len(schema.re_fields)} re fields, "
-        f"{featurizer.tokenizer.vocab_size} tokens, {featurizer.n_values} values ({time.perf_counter() - t0:.1f}s)")
-
+def _build_data(items: list[dict], encoded: list, featurizer: Featurizer, cfg: TrainConfig,
+                log: Callable[[str], None]):
+    """The views' lookup tables (correlated fields, synonyms, colour words), the train/validation split and the
+    training loader. Returns (train_idx, train_ds, val_ds, loader, collate, batch size)."""
     mask_groups = None
     if cfg.views.corr_mask_p > 0:
         mi = field_mutual_information(encoded, seed=cfg.seed)
@@ -191,18 +176,46 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
     bs = min(cfg.batch_size, len(train_ds))
     loader = DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=len(train_ds) > bs, collate_fn=collate,
                         generator=gen)
+    return train_idx, train_ds, val_ds, loader, collate, bs
+
+
+def _init_idf(tower: ItemTower, featurizer: Featurizer) -> None:
+    """Start the bags' token and value weights at smoothed log-IDF (as sklearn's TfidfVectorizer)."""
+    def idf(df: list[int]) -> torch.Tensor:
+        return torch.log((1 + featurizer.n_docs) / (1 + torch.tensor(df, dtype=torch.float32))) + 1
+
+    tower.body.init_token_weights(idf(featurizer.token_df))
+    if featurizer.value_df:
+        tower.body.init_value_weights(idf(featurizer.value_df))
+
+
+def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
+                log: Callable[[str], None] = print) -> Path:
+    """Train on already-read items (normalized dicts). See `train`."""
+    _seed_all(cfg.seed)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    items = list(items)
+    if cfg.fast and len(items) > cfg.fast_items:
+        items = random.Random(cfg.seed).sample(items, cfg.fast_items)
+    cap = cfg.epoch_cap()
+    epochs = cap if cap is not None else 10**9  # the deadline ends a budget-only run
+
+    t0 = t_start = time.perf_counter()
+    featurizer, encoded = Featurizer.fit_encode(items, schema, vocab_size=cfg.vocab_size,
+                                                min_frequency=cfg.min_frequency, max_text_tokens=cfg.max_text_tokens)
+    log(f"featurizer: {len(items)} items, {len(schema.std_fields)} std fields, {len(schema.re_fields)} re fields, "
+        f"{featurizer.tokenizer.vocab_size} tokens, {featurizer.n_values} values ({time.perf_counter() - t0:.1f}s)")
+
+    train_idx, train_ds, val_ds, loader, collate, bs = _build_data(items, encoded, featurizer, cfg, log)
 
     tcfg = _tower_config(cfg, n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
                          vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
                          max_len=cfg.max_text_tokens)
     tower = ItemTower(replace(tcfg, sem_scale=1.0))  # trained at 1; _checkpoint exports cfg.sem_scale
     if cfg.idf_init and featurizer.n_docs:
-        def idf(df: list[int]) -> torch.Tensor:  # smoothed log-IDF, as sklearn's TfidfVectorizer
-            return torch.log((1 + featurizer.n_docs) / (1 + torch.tensor(df, dtype=torch.float32))) + 1
-
-        tower.body.init_token_weights(idf(featurizer.token_df))
-        if featurizer.value_df:
-            tower.body.init_value_weights(idf(featurizer.value_df))
+        _init_idf(tower, featurizer)
     teacher = _teacher(items, train_idx, cfg, log) if cfg.distill_items > 0 else None
     distill = SimilarityDistillLoss(cfg.distill_student_t, cfg.distill_teacher_t)
     d_rng = np.random.default_rng(cfg.seed + 2)
