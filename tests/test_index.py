@@ -1,4 +1,5 @@
-"""FaissIndex: exact inner product over string ids, with filters, upsert/delete and a save/load round trip.
+"""The VectorIndex protocol, for both backends (FaissIndex, and MilvusIndex on a milvus-lite server): inner
+product over string ids, with filters, upsert/delete; and FaissIndex's save/load round trip.
 
 One-hot (and near one-hot) vectors make every expected ranking checkable by hand.
 """
@@ -9,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from milvus_support import drop, fresh_collection, milvus_uri  # noqa: F401  (milvus_uri: a session fixture)
 
 from itemtower.index import FaissIndex, VectorIndex
 
@@ -23,10 +25,32 @@ def item(id: str, color: str = "Black", gender: str = "male", **extra) -> dict:
     return {"id": id, "title": f"item {id}", "std": {"color": [color], "gender": [gender]}, **extra}
 
 
+@pytest.fixture(params=["faiss", "milvus"])
+def new_index(request):
+    """Makes empty indexes (dim -> index) of the backend under test; Milvus ones each in their own collection."""
+    if request.param == "faiss":
+        yield FaissIndex
+        return
+    from itemtower.index.milvus_store import MilvusIndex
+
+    uri, made = request.getfixturevalue("milvus_uri"), []
+
+    def make(dim: int) -> MilvusIndex:
+        made.append(MilvusIndex.connect(uri, dim, collection=fresh_collection()))
+        return made[-1]
+
+    yield make
+    for idx in made:
+        drop(idx)
+
+
+faiss_only = pytest.mark.parametrize("new_index", ["faiss"], indirect=True)  # FaissIndex's on-disk format
+
+
 @pytest.fixture
-def index() -> FaissIndex:
+def index(new_index):
     # a..d lie along dims 0..3; the query below (dims 0..3 decreasing) ranks them a > b > c > d.
-    idx = FaissIndex(8)
+    idx = new_index(8)
     idx.upsert(
         ["a", "b", "c", "d"],
         np.stack([onehot(0), onehot(1), onehot(2), onehot(3)]),
@@ -41,9 +65,9 @@ def query() -> np.ndarray:
     return q
 
 
-def test_protocol():
-    """FaissIndex satisfies the VectorIndex protocol the service relies on."""
-    assert isinstance(FaissIndex(4), VectorIndex)
+def test_protocol(new_index):
+    """Both backends satisfy the VectorIndex protocol the service relies on."""
+    assert isinstance(new_index(4), VectorIndex)
 
 
 def test_search_ranks_by_inner_product(index):
@@ -58,9 +82,9 @@ def test_k_larger_than_index(index):
     assert [h[0] for h in index.search(query(), k=50)] == ["a", "b", "c", "d"]
 
 
-def test_empty_index_and_k_zero():
+def test_empty_index_and_k_zero(new_index):
     """An empty index and k=0 return nothing rather than failing."""
-    idx = FaissIndex(8)
+    idx = new_index(8)
     assert idx.search(query(), k=5) == []
     idx.upsert(["a"], onehot(0)[None], [item("a")])
     assert idx.search(query(), k=0) == []
@@ -127,14 +151,14 @@ def test_filters(index):
     assert index.search(query(), k=10, filters={"no_such_field": "x"}) == []
 
 
-def test_filter_on_multi_valued_field():
+def test_filter_on_multi_valued_field(new_index):
     """A multi-valued std field matches any of its values."""
-    idx = FaissIndex(8)
+    idx = new_index(8)
     idx.upsert(["m"], onehot(0)[None], [{"std": {"fiber": ["Cotton", "Polyester"]}}])
     assert idx.search(onehot(0), k=1, filters={"fiber": "Polyester"})[0][0] == "m"
 
 
-def test_rare_filter_is_exact():
+def test_rare_filter_is_exact(new_index):
     """A filter that matches 2 of 5,000 items, both ranked last, still returns exactly those two."""
     rng = np.random.default_rng(0)
     n, dim = 5000, 16
@@ -144,7 +168,7 @@ def test_rare_filter_is_exact():
     order = np.argsort(-(vecs @ q))  # best first
     rare = {int(order[-1]), int(order[-2])}
     items = [item(str(i), color="Purple" if i in rare else "Black") for i in range(n)]
-    idx = FaissIndex(dim)
+    idx = new_index(dim)
     idx.upsert([str(i) for i in range(n)], vecs, items)
     hits = idx.search(q, k=10, filters={"color": "Purple"})
     assert [h[0] for h in hits] == [str(order[-2]), str(order[-1])]
@@ -152,6 +176,7 @@ def test_rare_filter_is_exact():
     assert [h[0] for h in idx.search(q, k=10)] == [str(i) for i in order[:10]]
 
 
+@faiss_only
 def test_save_load_round_trip(index, tmp_path):
     """A saved index loads back with the same ids, items, vectors and search results, and keeps accepting upserts."""
     index.delete("b")  # a gap in the internal ids must survive the round trip
@@ -167,6 +192,7 @@ def test_save_load_round_trip(index, tmp_path):
     assert len(loaded) == len(index) + 1 and loaded.vector("a") is not None
 
 
+@faiss_only
 def test_save_overwrites_previous_save(index, tmp_path):
     """Saving twice into one directory leaves the latest state and no temporary files."""
     index.save(tmp_path)
@@ -176,6 +202,7 @@ def test_save_overwrites_previous_save(index, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@faiss_only
 def test_load_missing_dir_and_file(index, tmp_path):
     """A missing directory or file is a FileNotFoundError naming it."""
     with pytest.raises(FileNotFoundError, match="no index directory"):
@@ -195,6 +222,7 @@ def test_load_missing_dir_and_file(index, tmp_path):
         ("items.jsonl", b'{"id": "a"}\n[1, 2\n', "items.jsonl: line 2: not valid JSON"),
     ],
 )
+@faiss_only
 def test_load_broken_file(index, tmp_path, name, content, message):
     """A broken file is a ValueError naming the file (and the line, for items.jsonl)."""
     index.save(tmp_path)
@@ -203,6 +231,7 @@ def test_load_broken_file(index, tmp_path, name, content, message):
         FaissIndex.load(tmp_path)
 
 
+@faiss_only
 def test_load_inconsistent_files(index, tmp_path):
     """Files from two different saves are detected, not silently mixed."""
     index.save(tmp_path / "one")
