@@ -103,6 +103,21 @@ def server(args: list[str], env: dict[str, str], port: int, ready_path: str = "/
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
+def wait_for_lists(url: str, timeout: float = 900.0) -> float | None:
+    """Wait until the service's neighbour lists (serve/neighbours.py) are filled; seconds waited, None if off."""
+    start = time.monotonic()
+    while True:
+        h = json.loads(_get(f"{url}/health"))
+        lists = h.get("neighbours")
+        if lists is None:
+            return None
+        if lists["items"] >= h["n_items"] or time.monotonic() - start > timeout:
+            waited = time.monotonic() - start
+            print(f"{url}: neighbour lists {lists['items']} of {h['n_items']} after {waited:.0f} s", flush=True)
+            return waited
+        time.sleep(2.0)
+
+
 def _ms(text: str) -> float:
     m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
     if not m:
@@ -142,6 +157,7 @@ def bench_similar(model: Path, n_items: int, a: argparse.Namespace, work: Path) 
         with server(["--app-dir", str(HERE), "bare_app:app"],
                     {"ITEMTOWER_BENCH_PAYLOAD": str(work / "payload.json")}, bp):
             svc_url, bare_url = f"http://127.0.0.1:{sp}", f"http://127.0.0.1:{bp}"
+            wait_for_lists(svc_url)
             for url in (svc_url, bare_url):  # warm-up: first requests pay for imports and page faults
                 wrk(url, HERE / "similar.lua", a.connections, 2, lua_env)
             svc, bare = [], []

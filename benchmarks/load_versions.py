@@ -32,6 +32,9 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--duration", type=float, default=8.0)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--version-env", action="append", default=[],
+                   help="NAME=KEY=VALUE: an environment variable for one version (repeatable), e.g. "
+                        "now-search=ITEMTOWER_NEIGHBOUR_DEPTH=0 with --version now-search=src")
     p.add_argument("--work", type=Path, default=Path("/tmp/itemtower-load"))
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
@@ -54,10 +57,14 @@ def main() -> None:
             shutil.copytree(model, copy, copy_function=os.link, ignore=shutil.ignore_patterns("write.lock"))
             copies.append(copy)
             port = L._free_port()
+            extra = dict(e.split("=", 2)[1:] for e in a.version_env if e.split("=", 1)[0] == name)
             stack.enter_context(L.server(["--factory", "itemtower.serve.app:create_app"],
-                                         {"ITEMTOWER_MODEL": str(copy), "PYTHONPATH": str(Path(src).resolve())},
-                                         port))
+                                         {"ITEMTOWER_MODEL": str(copy), "PYTHONPATH": str(Path(src).resolve()),
+                                          **extra}, port))
             urls[name] = f"http://127.0.0.1:{port}"
+        for name, url in urls.items():
+            if name != "bare":
+                L.wait_for_lists(url)
         for url in urls.values():  # warm-up
             L.wrk(url, L.HERE / "similar.lua", a.connections, 2, lua)
         runs: dict[str, list[dict]] = {n: [] for n in urls}

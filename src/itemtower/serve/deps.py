@@ -66,6 +66,7 @@ class ServiceState:
     index_dir: Path | None = None  # where the index is saved on shutdown; None: the caller owns the index
     changed: bool = False  # PUT/DELETE happened since the index was loaded
     store: Any = None  # index.store.DurableIndex when the index is the model directory's (writes go through it)
+    neighbours: Any = None  # serve.neighbours.NeighbourCache: similar-by-id lists, kept right on every write
 
 
 async def get_state(request: Request) -> ServiceState:

@@ -206,9 +206,12 @@ class HealthResponse(BaseModel):
     n_items: int = Field(description="items in the index")
     message: str | None = Field(None, description="what is wrong and how to fix it, when status is not ok")
     warnings: list[str] = Field(default_factory=list)
+    neighbours: dict[str, Any] | None = Field(None, description="the kept similar-by-id lists (serve/neighbours.py):"
+                                              " items with a list, depth, filled by the filler, hit rate")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"status": "ok", "model_loaded": True, "n_items": 3000, "message": None, "warnings": []}
+        {"status": "ok", "model_loaded": True, "n_items": 3000, "message": None, "warnings": [],
+         "neighbours": {"items": 3000, "depth": 30, "filled": 3000, "hit_rate": 0.97}}
     ]})
 
 

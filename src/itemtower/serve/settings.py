@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,7 +17,8 @@ class Settings(BaseSettings):
     Environment: ITEMTOWER_MODEL (model_dir), ITEMTOWER_API_KEY, ITEMTOWER_MAX_BATCH, ITEMTOWER_MAX_K,
     ITEMTOWER_MAX_BODY_BYTES, ITEMTOWER_SNAPSHOT_EVERY_OPS, ITEMTOWER_SNAPSHOT_EVERY_SECONDS,
     ITEMTOWER_ANN_THRESHOLD, ITEMTOWER_EF_SEARCH, ITEMTOWER_HNSW_M, ITEMTOWER_SEARCH_THREADS, ITEMTOWER_TORCH_THREADS,
-    ITEMTOWER_BATCH_WAIT_MS, ITEMTOWER_BATCH_MAX_ITEMS. Keyword arguments (`Settings(model_dir=...)`) override the
+    ITEMTOWER_BATCH_WAIT_MS, ITEMTOWER_BATCH_MAX_ITEMS, ITEMTOWER_NEIGHBOUR_DEPTH, ITEMTOWER_NEIGHBOUR_MAX_ITEMS.
+    Keyword arguments (`Settings(model_dir=...)`) override the
     environment.
     """
 
@@ -36,6 +38,16 @@ class Settings(BaseSettings):
                                     "this many writes")
     snapshot_every_seconds: float = Field(60.0, gt=0, description="... or when this many seconds have passed "
                                           "since the last snapshot and there are new writes")
+    # The vector store (index/backend.py): faiss = in this process, durable by the write-ahead log and snapshots in
+    # MODEL/index, one writer; milvus = a Milvus collection that several processes share (durable in Milvus).
+    index_backend: Literal["faiss", "milvus"] = Field("faiss", description="ITEMTOWER_INDEX_BACKEND: faiss or milvus")
+    milvus_uri: str | None = Field(None, description="ITEMTOWER_MILVUS_URI: a Milvus server (http://HOST:19530) or a "
+                                   "milvus-lite file (PATH.db, one process); default MODEL/index/milvus.db")
+    milvus_collection: str = Field("itemtower", description="the Milvus collection that holds the items")
+    milvus_index_type: Literal["HNSW", "FLAT"] = Field("HNSW", description="Milvus vector index (FLAT: exact)")
+    milvus_token: str | None = Field(None, description="Milvus credentials (user:password or an API key)")
+    milvus_read_cache_seconds: float = Field(1.0, ge=0, description="a search hit's stored JSON is reused this long "
+                                             "to build the response (0: always read it again)")
     # Search and the model (serve/batcher.py, index/ann.py; BENCHMARKS.md section 11 for the measured defaults)
     ann_threshold: int = Field(10_000, ge=0, description="more items than this: HNSW (approximate); this many or "
                                "fewer: exact flat search. 0: always HNSW")
@@ -47,3 +59,7 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(2.0, ge=0, description="embed work waits at most this long for other requests' "
                                  "items to share one model call; 0 switches cross-request batching off")
     batch_max_items: int = Field(256, ge=1, description="most items in one model call of the batching queue")
+    neighbour_depth: int = Field(30, ge=0, description="similar-by-id answers from kept lists of each item's top "
+                                 "this many (serve/neighbours.py), right as of the last write; 0 switches them off")
+    neighbour_max_items: int = Field(200_000, ge=0, description="most items with a kept list (about 0.5 kB each "
+                                     "at depth 30); past it, the oldest lists make room")

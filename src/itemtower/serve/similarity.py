@@ -24,7 +24,7 @@ from itemtower.index import VectorIndex
 from itemtower.serve.schemas import ProblemOut
 from itemtower.serve.validation import ApiError
 
-__all__ = ["Diversity", "diversity_from", "ranked", "ranked_off_loop", "similar_to", "similar_off_loop",
+__all__ = ["Diversity", "diversity_from", "ranked", "ranked_off_loop", "similar_to", "similar_off_loop", "similar_listed",
            "similar_response", "recommend_vector", "variants", "not_found"]
 
 _T = TypeVar("_T")
@@ -259,3 +259,17 @@ async def similar_off_loop(*args: Any) -> list[tuple[str, float]]:
     """`similar_to(*args)` in the search threads: the vector lookup is a FAISS call too (a GIL hand-off), so it
     runs there with the search rather than on the event loop."""
     return await _threads().run(similar_to, *args)
+
+
+async def similar_listed(neighbours: Any, index: VectorIndex, item_id: str, k: int, offset: int = 0
+                         ) -> list[tuple[str, float]]:
+    """Plain similar-by-id (no filters, no diversity cap) from the item's neighbour list (serve/neighbours.py):
+    on the event loop when the list is still right, else the list is computed in the search threads and kept.
+    Raises ApiError 404 when the id is not in the index."""
+    hits = neighbours.lookup(index, item_id, k, offset)
+    if hits is not None:
+        return hits
+    full = await _threads().run(neighbours.compute, index, item_id)
+    if full is None:
+        raise not_found(item_id, index)
+    return full[offset: offset + k]

@@ -8,6 +8,7 @@ import logging
 from itemtower.index import AnnConfig, FaissIndex
 from itemtower.serve.batcher import BatchingEmbedder
 from itemtower.serve.deps import ServiceState
+from itemtower.serve.neighbours import NeighbourCache
 from itemtower.serve.settings import Settings
 
 __all__ = ["start", "stop"]
@@ -22,6 +23,10 @@ async def start(state: ServiceState, settings: Settings) -> None:
         # background: a large flat index from an old directory serves (exactly, slower) while HNSW is built
         state.index.configure(cfg, search_threads=settings.search_threads, background_rebuilds=True)
         log.info("index: %s", state.index)
+        # Kept neighbour lists need every write to pass through this process: true of the embedded FAISS index.
+        if settings.neighbour_depth > 0 and state.embedder is not None:
+            state.neighbours = NeighbourCache(settings.neighbour_depth, settings.neighbour_max_items)
+            state.neighbours.fill_in_background(state.index)
     if state.embedder is not None and not isinstance(state.embedder, BatchingEmbedder):
         state.embedder = BatchingEmbedder(state.embedder, max_wait_ms=settings.batch_wait_ms,
                                           max_items=settings.batch_max_items, torch_threads=settings.torch_threads)
@@ -29,5 +34,7 @@ async def start(state: ServiceState, settings: Settings) -> None:
 
 
 async def stop(state: ServiceState) -> None:
+    if state.neighbours is not None:
+        state.neighbours.stop()
     if isinstance(state.embedder, BatchingEmbedder):
         await state.embedder.close()

@@ -23,13 +23,15 @@ def upsert(state: ServiceState, ids: Sequence[str], vectors: np.ndarray, items: 
     is a 422 (and nothing is stored)."""
     try:
         if state.store is not None:
-            return state.store.upsert(ids, vectors, items)
-        index = state.index
-        created = [i not in index for i in ids]
-        index.upsert(ids, vectors, items)
+            created = state.store.upsert(ids, vectors, items)
+        else:
+            created = [i not in state.index for i in ids]
+            state.index.upsert(ids, vectors, items)
     except UnstorableError as e:
         raise ApiError(422, f"the item cannot be stored: {e}") from None
     state.changed = True
+    if state.neighbours is not None:  # after the index changed, before the answer (serve/neighbours.py)
+        state.neighbours.note(ids, vectors)
     return created
 
 
@@ -38,4 +40,6 @@ def delete(state: ServiceState, item_id: str) -> bool:
     done = state.store.delete(item_id) if state.store is not None else state.index.delete(item_id)
     if done:
         state.changed = True
+        if state.neighbours is not None:
+            state.neighbours.note([item_id], None)
     return done

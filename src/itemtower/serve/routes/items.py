@@ -65,7 +65,10 @@ async def similar(item_id: str, request: Request) -> Response:
         filters = filters_from_query(params.multi_items(), reserved=SIMILAR_PARAMS)
         check_filters(filters, embedder.schema)
     diversity = similarity.diversity_from(q.per_group, q.group_by, embedder.schema)
-    hits = await similarity.similar_off_loop(index, item_id, q.k, filters, q.offset, diversity)  # 404 if unknown
+    if state.neighbours is not None and not filters and diversity is None and q.offset + q.k <= state.neighbours.depth:
+        hits = await similarity.similar_listed(state.neighbours, index, item_id, q.k, q.offset)  # 404 if unknown
+    else:
+        hits = await similarity.similar_off_loop(index, item_id, q.k, filters, q.offset, diversity)
     return similarity.similar_response(index, hits)
 
 

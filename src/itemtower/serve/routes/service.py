@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from itemtower.serve import backend_state
 from itemtower.serve.deps import EmbedderDep, StateDep
 from itemtower.serve.schemas import ErrorResponse, HealthResponse
 
@@ -25,14 +26,16 @@ def health(state: StateDep) -> HealthResponse:
         n_items=n,
         message="; ".join(state.warnings) or None,
         warnings=list(state.warnings),
+        neighbours=state.neighbours.info() if state.neighbours is not None else None,
     )
 
 
 @router.get("/info", response_model=dict[str, Any], summary="The model's manifest",
             responses={503: {"model": ErrorResponse, "description": "no model loaded"}})
-def info(embedder: EmbedderDep) -> dict[str, Any]:
-    """The manifest saved with the model: config, vocabulary sizes, training run, library versions."""
-    return embedder.manifest
+def info(state: StateDep, embedder: EmbedderDep) -> dict[str, Any]:
+    """The manifest saved with the model: config, vocabulary sizes, training run, library versions; and under
+    "index", the index backend (faiss or milvus), where it is, and what makes writes durable."""
+    return {**embedder.manifest, "index": backend_state.index_info(state)}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
