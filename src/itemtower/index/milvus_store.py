@@ -147,8 +147,10 @@ class MilvusIndex:
         params = self._client.prepare_index_params()
         build = getattr(self, "_build_params", {}) if self.index_type == "HNSW" else {}
         params.add_index(field_name="vector", index_type=self.index_type, metric_type="IP", params=build)
-        self._client.create_collection(self.collection, schema=schema, index_params=params,
-                                       consistency_level="Strong")
+        self._client.create_collection(self.collection, schema=schema, consistency_level="Strong")
+        # sync=False: pymilvus would poll the (empty) index's state every 0.5 s, via an RPC milvus-lite lacks
+        self._client.create_index(self.collection, params, sync=False)
+        self._client.load_collection(self.collection)
         log.info("created Milvus collection %r (dim %d, %s) at %s", self.collection, self.dim, self.index_type,
                  self.uri)
 

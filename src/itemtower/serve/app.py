@@ -22,7 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from itemtower import __version__
-from itemtower.index import FaissIndex
+from itemtower.index import FaissIndex, VectorIndex
+from itemtower.serve import backend_state
 from itemtower.serve.deps import EmbedderLike, ServiceState
 from itemtower.serve.metrics import Metrics, MetricsMiddleware
 from itemtower.serve.docs import add_offline_docs
@@ -53,7 +54,7 @@ def no_model_message(model_dir: Path) -> str:
     )
 
 
-def _load(settings: Settings, embedder: EmbedderLike | None, index: FaissIndex | None) -> ServiceState:
+def _load(settings: Settings, embedder: EmbedderLike | None, index: VectorIndex | None) -> ServiceState:
     """Build the service state: the given embedder/index, or those saved in settings.model_dir."""
     state = ServiceState(settings=settings)
     model_dir = Path(settings.model_dir)
@@ -64,6 +65,8 @@ def _load(settings: Settings, embedder: EmbedderLike | None, index: FaissIndex |
         if index is not None and index.dim != embedder.dim:
             raise ValueError(f"index dimension {index.dim} != embedder dimension {embedder.dim}")
         state.embedder = embedder
+        if index is None and backend_state.wants_milvus(settings, injected=True):  # an explicit Milvus URI
+            index = backend_state.open_milvus_index(settings, model_dir, embedder.dim)
         state.index = index if index is not None else FaissIndex(embedder.dim)
         return state
 
@@ -95,6 +98,10 @@ def _load(settings: Settings, embedder: EmbedderLike | None, index: FaissIndex |
         state.index = index
         return state
 
+    if backend_state.wants_milvus(settings, injected=False):  # Milvus keeps the items durable: no log, lock, snapshot
+        state.index = backend_state.open_milvus_index(settings, model_dir, state.embedder.dim)
+        return state
+
     # The directory's snapshot + write-ahead log, locked against a second writer (index/store.py); a broken or
     # missing snapshot is a warning, a second writer (DirectoryLocked) stops the start-up.
     from itemtower.index.store import DurableIndex
@@ -109,6 +116,8 @@ def _load(settings: Settings, embedder: EmbedderLike | None, index: FaissIndex |
 
 
 def _save_if_changed(state: ServiceState) -> None:
+    if backend_state.close_if_opened(state.index):  # Milvus: every write is durable there already
+        return
     if state.store is not None:  # a last snapshot if anything changed; every write is in the log already
         state.store.close()
         return
@@ -211,7 +220,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 def create_app(
     settings: Settings | None = None,
     embedder: EmbedderLike | None = None,
-    index: FaissIndex | None = None,
+    index: VectorIndex | None = None,
 ) -> FastAPI:
     """Build the service.
 
