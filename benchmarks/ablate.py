@@ -48,8 +48,8 @@ def main() -> None:
         kw = json.loads(js or "{}")
         views = kw.pop("views", {})
         kw["views"] = ViewConfig.none() if views == "none" else ViewConfig(**views)
-        cfg = TrainConfig(out=str(ROOT / "runs" / "bench" / "ablate" / name), max_minutes=args.minutes, epochs=50,
-                          seed=args.seed, use_groups=False, progress=False, **kw)
+        cfg = TrainConfig.from_dict(dict(out=str(ROOT / "runs" / "bench" / "ablate" / name), max_minutes=args.minutes,
+                                         epochs=50, seed=args.seed, use_groups=False, progress=False, **kw))
         t = time.perf_counter()
         train_items(items, schema, cfg, log=lambda s: None)
         train_s = time.perf_counter() - t

@@ -107,8 +107,8 @@ def run_cell(name: str, preset: str, args, items, pairs, labels, rows, fields, l
     knobs = {**(OLD_DEFAULTS if preset == "old" else {}), **_parse_set(args.set)}
     if args.cold_teacher:
         knobs["cache_dir"] = str(cell / "e5cache")
-    cfg = TrainConfig(out=str(cell / "model"), max_minutes=args.minutes, seed=args.seed, use_groups=False,
-                      progress=False, **knobs)
+    cfg = TrainConfig.from_dict(dict(out=str(cell / "model"), max_minutes=args.minutes, seed=args.seed,
+                                     use_groups=False, progress=False, **knobs))  # tower knobs may be flat
     logs: list[str] = []
 
     def log(s: str) -> None:

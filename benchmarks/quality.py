@@ -98,8 +98,9 @@ def main() -> None:
         print(f"hidden from the model and the baselines, kept as answer keys: {hide}")
     out = args.out or ROOT / "runs" / "bench" / args.catalog
     views = ViewConfig(**_parse_set(args.views))
-    cfg = TrainConfig(out=str(out / "model"), max_minutes=args.minutes, epochs=args.epochs, seed=args.seed,
-                      use_groups=use_groups, views=views, **_parse_set(args.set))
+    cfg = TrainConfig.from_dict(dict(out=str(out / "model"), max_minutes=args.minutes, epochs=args.epochs,
+                                     seed=args.seed, use_groups=use_groups, views=views,
+                                     **_parse_set(args.set)))  # --set d_model=128: tower knobs may be flat
     t = time.perf_counter()
     train_items(items, infer_schema(items), cfg)
     train_s = time.perf_counter() - t

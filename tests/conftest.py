@@ -47,10 +47,11 @@ def tiny_items() -> list[dict]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, tiny_items):
     """A model trained for a few steps on the tiny catalog: (model_dir, items)."""
+    from itemtower.model import TowerConfig
     from itemtower.train import TrainConfig, train_items
 
     out = tmp_path_factory.mktemp("model")
-    cfg = TrainConfig(out=str(out), epochs=2, batch_size=32, d_model=32, n_heads=2, min_frequency=1,
-                      vocab_size=500, progress=False, seed=0)
+    cfg = TrainConfig(out=str(out), epochs=2, batch_size=32, min_frequency=1, vocab_size=500, progress=False,
+                      seed=0, tower=TowerConfig(d_model=32, n_heads=2))
     train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
     return out, tiny_items

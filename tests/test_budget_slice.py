@@ -2,16 +2,18 @@
 semantic slice, and models saved before the slice existed load and embed as before."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from itemtower.model import ItemTower, SimilarityDistillLoss, TowerConfig
+from itemtower.model import ItemTower, SimilarityDistillLoss, TowerConfig, TowerSizes
 from itemtower.schema import KFASHION
 from itemtower.train import TrainConfig, train_items
 
-TINY = dict(batch_size=32, d_model=16, n_heads=2, min_frequency=1, vocab_size=300, progress=False)
+TINY = dict(batch_size=32, min_frequency=1, vocab_size=300, progress=False)
+TOWER = TowerConfig(d_model=16, n_heads=2)
 
 
 class FakeClock:
@@ -32,7 +34,8 @@ def test_budget_decides_the_epochs_and_the_schedule_ends_at_the_deadline(tmp_pat
     from types import SimpleNamespace
 
     monkeypatch.setattr(train_mod, "time", SimpleNamespace(perf_counter=FakeClock()))  # train's clock only
-    cfg = TrainConfig(out=str(tmp_path), max_minutes=0.5, patience=1000, lr=1e-3, distill_items=0, **TINY)
+    cfg = TrainConfig(out=str(tmp_path), max_minutes=0.5, patience=1000, lr=1e-3, distill_items=0, tower=TOWER,
+                      **TINY)
     assert cfg.epochs is None and cfg.epoch_cap() is None
     logs = []
     train_items(tiny_items, KFASHION, cfg, log=logs.append)
@@ -61,8 +64,8 @@ def test_epoch_cap_rules():
 
 def _tower(sem_dim: int = 8, sem_scale: float = 1.0) -> ItemTower:
     torch.manual_seed(0)
-    return ItemTower(TowerConfig(n_fields=3, n_values=20, vocab_size=50, n_types=3, d_model=16, n_heads=2,
-                                 max_len=12, sem_dim=sem_dim, sem_scale=sem_scale))
+    return ItemTower(TowerConfig(d_model=16, n_heads=2, sem_dim=sem_dim, sem_scale=sem_scale),
+                     TowerSizes(n_fields=3, n_values=20, vocab_size=50, n_types=3, max_len=12))
 
 
 def _batch(b: int = 6):
@@ -106,7 +109,7 @@ def test_a_manifest_from_before_the_slice_loads_and_embeds_identically(tmp_path,
     with the same pth keys, and embed exactly as the tower that saved them."""
     from itemtower.artifacts import Embedder
 
-    cfg = TrainConfig(out=str(tmp_path), epochs=1, sem_dim=0, distill_items=0, **TINY)
+    cfg = TrainConfig(out=str(tmp_path), epochs=1, distill_items=0, tower=replace(TOWER, sem_dim=0), **TINY)
     train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
     before = Embedder.load(tmp_path).embed(tiny_items[:20])
     path = tmp_path / "manifest.json"
@@ -125,12 +128,12 @@ def test_default_training_distils_into_the_slice(tmp_path, tiny_items):
     """The defaults train a slice and distil into it (the stand-in e5 of conftest); the served h carries it."""
     from itemtower.artifacts import Embedder
 
-    cfg = TrainConfig(out=str(tmp_path), epochs=2, distill_batch=32, **TINY)
-    assert cfg.distill_items > 0 and cfg.sem_dim > 0
+    cfg = TrainConfig(out=str(tmp_path), epochs=2, distill_batch=32, tower=TOWER, **TINY)
+    assert cfg.distill_items > 0 and cfg.tower.sem_dim > 0
     train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
     hist = json.loads((tmp_path / "history.json").read_text())
     assert len(hist["distill_loss"]) == len(hist["loss"]) > 0
     emb = Embedder.load(tmp_path)
-    assert emb.dim == 2 * 16 + cfg.sem_dim
+    assert emb.dim == 2 * 16 + cfg.tower.sem_dim
     v = emb.embed(tiny_items[:5])
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from itemtower.model import SimilarityDistillLoss
+from itemtower.model import SimilarityDistillLoss, TowerConfig
 from itemtower.schema import KFASHION
 from itemtower.train import TrainConfig, train_items
 
@@ -55,7 +55,7 @@ def test_train_with_distillation_encodes_training_titles_once_and_records_the_lo
         return encode
 
     monkeypatch.setattr(train_mod, "e5_encoder", spy)
-    cfg = TrainConfig(out=str(tmp_path), epochs=2, batch_size=32, d_model=16, n_heads=2, min_frequency=1,
+    cfg = TrainConfig(out=str(tmp_path), epochs=2, batch_size=32, tower=TowerConfig(d_model=16, n_heads=2), min_frequency=1,
                       vocab_size=300, progress=False, distill_items=64, distill_batch=32, patience=5)
     logs = []
     train_items(tiny_items, KFASHION, cfg, log=logs.append)
@@ -69,12 +69,12 @@ def test_train_with_distillation_encodes_training_titles_once_and_records_the_lo
 def test_distillation_is_reproducible_and_on_by_default(tmp_path, tiny_items):
     runs = []
     for name in ("a", "b"):
-        cfg = TrainConfig(out=str(tmp_path / name), epochs=1, batch_size=32, d_model=16, n_heads=2,
+        cfg = TrainConfig(out=str(tmp_path / name), epochs=1, batch_size=32, tower=TowerConfig(d_model=16, n_heads=2),
                           min_frequency=1, vocab_size=300, progress=False, distill_items=50, distill_batch=16)
         train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
         runs.append(json.loads((tmp_path / name / "history.json").read_text()))
     assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["distill_loss"] == runs[1]["distill_loss"]
-    assert TrainConfig().distill_items > 0 and TrainConfig().sem_dim > 0  # on, into the slice (issue 9)
+    assert TrainConfig().distill_items > 0 and TrainConfig().tower.sem_dim > 0  # on, into the slice (issue 9)
 
 
 @pytest.mark.parametrize("bad", [dict(distill_items=-1), dict(distill_batch=1), dict(distill_weight=-0.5)])
@@ -115,7 +115,7 @@ def test_loss_plot_shows_the_distillation_term(tmp_path):
 
 
 def test_distillation_with_too_few_items_says_so_and_trains(tmp_path, tiny_items):
-    cfg = TrainConfig(out=str(tmp_path), epochs=1, batch_size=32, d_model=16, n_heads=2, min_frequency=1,
+    cfg = TrainConfig(out=str(tmp_path), epochs=1, batch_size=32, tower=TowerConfig(d_model=16, n_heads=2), min_frequency=1,
                       vocab_size=300, progress=False, distill_items=1)
     logs = []
     train_items(tiny_items, KFASHION, cfg, log=logs.append)

@@ -3,11 +3,13 @@ import math
 import pytest
 import torch
 
-from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, TowerConfig
+from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, TowerConfig, TowerSizes
+
+SIZES = TowerSizes(n_fields=3, n_values=20, vocab_size=50, n_types=4, max_len=12)
 
 
 def _cfg(**kw):
-    base = dict(n_fields=3, n_values=20, vocab_size=50, n_types=4, d_model=16, n_heads=2, max_len=12)
+    base = dict(d_model=16, n_heads=2, sem_dim=0)
     base.update(kw)
     return TowerConfig(**base)
 
@@ -80,21 +82,21 @@ def test_loss_rejects_bad_temperature():
 @pytest.mark.parametrize("pool,dim", [("query", 16), ("text", 16), ("query+text", 32)])
 def test_tower_output_shape(pool, dim):
     """The tower maps (B, F, M), (B, 2, T) to h of h_dim, for every pooling."""
-    tower = ItemTower(_cfg(pool=pool)).eval()
+    tower = ItemTower(_cfg(pool=pool), SIZES).eval()
     h = tower(*_batch())
     assert h.shape == (5, dim) and torch.isfinite(h).all()
 
 
 def test_tower_handles_empty_text_and_missing_fields():
     """An item with no text tokens and no STD values still gets a finite vector (the null key slot)."""
-    tower = ItemTower(_cfg()).eval()
+    tower = ItemTower(_cfg(), SIZES).eval()
     h = tower(torch.zeros(2, 3, 1, dtype=torch.long), torch.zeros(2, 2, 1, dtype=torch.long))
     assert torch.isfinite(h).all()
 
 
 def test_padding_does_not_change_h():
     """Extra padding at the end of the text changes nothing in eval mode."""
-    tower = ItemTower(_cfg()).eval()
+    tower = ItemTower(_cfg(), SIZES).eval()
     t_std, t_re = _batch()
     padded = torch.cat([t_re, torch.zeros(5, 2, 3, dtype=torch.long)], 2)
     torch.testing.assert_close(tower(t_std, t_re), tower(t_std, padded), atol=1e-5, rtol=1e-5)
@@ -102,7 +104,7 @@ def test_padding_does_not_change_h():
 
 def test_dropout_makes_two_views_in_train_mode():
     """In train mode two passes differ (SimCSE noise); in eval mode they are equal."""
-    tower = ItemTower(_cfg(dropout=0.3))
+    tower = ItemTower(_cfg(dropout=0.3), SIZES)
     b = _batch()
     assert not torch.allclose(tower.train()(*b), tower(*b))
     torch.testing.assert_close(tower.eval()(*b), tower(*b))
@@ -110,7 +112,7 @@ def test_dropout_makes_two_views_in_train_mode():
 
 def test_attention_weights_shape():
     """attention() returns per block (B, F, 1 + T) weights summing to one over keys."""
-    tower = ItemTower(_cfg(n_blocks=2)).eval()
+    tower = ItemTower(_cfg(n_blocks=2), SIZES).eval()
     t_std, t_re = _batch(T=9)
     ws = tower.attention(t_std, t_re)
     assert len(ws) == 2 and ws[0].shape == (5, 3, 10)
@@ -119,7 +121,7 @@ def test_attention_weights_shape():
 
 def test_head_is_not_part_of_tower():
     """The projection head lives outside ItemTower, so exporting the tower cannot carry it."""
-    tower = ItemTower(_cfg())
+    tower = ItemTower(_cfg(), SIZES)
     head = ProjectionHead(tower.cfg.h_dim, 8)
     assert head(tower(*_batch())).shape == (5, 8)
     assert not any("head" in k or "net." in k for k in tower.state_dict())
@@ -143,17 +145,17 @@ def test_value_bag_carries_std_values_into_the_text_pool():
     masked, absent = t_std.clone(), t_std.clone()
     masked[:, 1, :] = 1
     absent[:, 1, :] = 0
-    tower = ItemTower(_cfg(pool="text", value_bag=True)).eval()
+    tower = ItemTower(_cfg(pool="text", value_bag=True), SIZES).eval()
     assert not torch.allclose(tower(t_std, t_re), tower(other, t_re), atol=1e-4)
     torch.testing.assert_close(tower(masked, t_re), tower(absent, t_re))
-    plain = ItemTower(_cfg(pool="text", value_bag=False)).eval()
+    plain = ItemTower(_cfg(pool="text", value_bag=False), SIZES).eval()
     torch.testing.assert_close(plain(t_std, t_re), plain(other, t_re))
     assert plain.body.value_weight is None
 
 
 def test_value_weights_start_at_idf():
     """init_value_weights sets softplus(raw weight) to the given IDF."""
-    tower = ItemTower(_cfg())
+    tower = ItemTower(_cfg(), SIZES)
     idf = torch.linspace(0.5, 5.0, 20)
     tower.body.init_value_weights(idf)
     torch.testing.assert_close(torch.nn.functional.softplus(tower.body.value_weight.weight.squeeze(1)), idf)

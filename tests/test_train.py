@@ -2,13 +2,14 @@ import json
 
 import numpy as np
 
+from itemtower.model import TowerConfig
 from itemtower.schema import KFASHION
 from itemtower.train import TrainConfig, _labels, _lr_factor, train_items
 
 
 def test_training_lowers_the_loss(tmp_path, tiny_items):
     """A few epochs on a tiny catalog make the training loss fall, and the export appears."""
-    cfg = TrainConfig(out=str(tmp_path), epochs=4, batch_size=32, d_model=32, n_heads=2, min_frequency=1,
+    cfg = TrainConfig(out=str(tmp_path), epochs=4, batch_size=32, tower=TowerConfig(d_model=32, n_heads=2), min_frequency=1,
                       vocab_size=500, progress=False, patience=10, lr=3e-3)
     train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
     hist = json.loads((tmp_path / "history.json").read_text())
@@ -22,7 +23,7 @@ def test_training_is_deterministic(tmp_path, tiny_items):
     """The same seed gives the same losses."""
     runs = []
     for name in ("a", "b"):
-        cfg = TrainConfig(out=str(tmp_path / name), epochs=1, batch_size=32, d_model=16, n_heads=2,
+        cfg = TrainConfig(out=str(tmp_path / name), epochs=1, batch_size=32, tower=TowerConfig(d_model=16, n_heads=2),
                           min_frequency=1, vocab_size=300, progress=False)
         train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
         runs.append(json.loads((tmp_path / name / "history.json").read_text())["loss"])
@@ -31,7 +32,7 @@ def test_training_is_deterministic(tmp_path, tiny_items):
 
 def test_resume_continues_from_checkpoint(tmp_path, tiny_items):
     """--resume picks up at the next epoch and keeps the history."""
-    base = dict(out=str(tmp_path), batch_size=32, d_model=16, n_heads=2, min_frequency=1, vocab_size=300,
+    base = dict(out=str(tmp_path), batch_size=32, tower=TowerConfig(d_model=16, n_heads=2), min_frequency=1, vocab_size=300,
                 progress=False, patience=10)
     train_items(tiny_items, KFASHION, TrainConfig(epochs=1, **base), log=lambda s: None)
     n1 = len(json.loads((tmp_path / "history.json").read_text())["loss"])
@@ -53,20 +54,3 @@ def test_lr_schedule_warms_up_and_decays():
     """The learning rate rises during warm-up, peaks, then decays to a floor."""
     assert _lr_factor(0.01, 0.1) < _lr_factor(0.1, 0.1) == 1.0
     assert _lr_factor(0.5, 0.1) > _lr_factor(1.0, 0.1) >= 0.05
-
-
-def test_every_shared_knob_reaches_the_tower():
-    """Each TrainConfig field named like a TowerConfig field is passed on (no hand-kept list to forget one in)."""
-    from dataclasses import fields
-
-    from itemtower.model import TowerConfig
-    from itemtower.train import _tower_config
-
-    cfg = TrainConfig(d_model=64, n_heads=2, n_blocks=2, dropout=0.2, embed_dropout=0.05, attn_dropout=0.03,
-                      bag_dropout=0.3, pool="text", proj_dim=32, query_gate_init=0.5, value_bag=False)
-    tcfg = _tower_config(cfg, n_fields=3, n_values=10, vocab_size=50, n_types=4, max_len=16)
-    sizes = {"n_fields", "n_values", "vocab_size", "n_types", "max_len"}  # from the featurizer, given explicitly
-    shared = [f.name for f in fields(TowerConfig) if hasattr(cfg, f.name) and f.name not in sizes]
-    assert len(shared) >= 11
-    assert all(getattr(tcfg, n) == getattr(cfg, n) for n in shared)
-    assert (tcfg.n_fields, tcfg.vocab_size, tcfg.max_len) == (3, 50, 16)

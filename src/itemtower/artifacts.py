@@ -26,13 +26,18 @@ import torch
 from itemtower import __version__
 from itemtower.data.dataset import collate_items
 from itemtower.data.featurize import EncodedItem, Featurizer
-from itemtower.model import ItemTower, TowerConfig
+from itemtower.model import ItemTower, TowerConfig, TowerSizes
 
 __all__ = ["Embedder", "ModelLoadError", "ModelNotFoundError", "atomic_save", "load_tower", "load_weights",
            "save_model", "PTH1", "PTH2", "MANIFEST"]
 
 PTH1, PTH2, MANIFEST = "tower_body.pth", "tower_norm.pth", "manifest.json"
-FORMAT = "itemtower/1"
+FORMAT = "itemtower/2"  # 2: "model" holds the TowerConfig alone, the fitted sizes are under "sizes" (issue 11)
+READABLE_FORMATS = ("itemtower/1", FORMAT)
+_SIZE_KEYS = ("n_fields", "n_values", "vocab_size", "n_types", "max_len")
+# TowerConfig knobs whose default changed since models were first saved: a stored config without the key was
+# written before the knob existed and means this value (sem_dim: models before issue 9 have no semantic slice).
+_LEGACY_TOWER_DEFAULTS = {"sem_dim": 0}
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -80,6 +85,7 @@ def save_model(directory: str | Path, tower: ItemTower, featurizer: Featurizer,
         "normalized": "L2",
         "dim": tower.cfg.h_dim,
         "model": tower.cfg.to_dict(),
+        "sizes": tower.sizes.to_dict(),
         "schema": featurizer.schema.to_dict(),
         "files": {"pth1": PTH1, "pth2": PTH2, "tokenizer": "tokenizer.json", "featurizer": "featurizer.json",
                   "schema": "schema.json"},
@@ -160,11 +166,15 @@ def load_tower(directory: str | Path) -> tuple[ItemTower, Featurizer, dict[str, 
         raise ModelNotFoundError(f"{d / MANIFEST} is missing: {d} is not a trained itemtower model")
     try:
         manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
-        cfg = TowerConfig.from_dict(manifest["model"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"{d / MANIFEST} is not a valid manifest: {e}") from None
+    _check_format(d / MANIFEST, manifest)
+    try:
+        cfg, sizes = tower_spec(manifest)
+    except (KeyError, TypeError, ValueError) as e:
         raise ModelLoadError(f"{d / MANIFEST} is not a valid manifest: {e}") from None
     featurizer = _load_featurizer(d)
-    tower = ItemTower(cfg)
+    tower = ItemTower(cfg, sizes)
     for part, name in ((tower.body, PTH1), (tower.norm, PTH2)):
         state = _load_state(d / name)
         try:
@@ -174,6 +184,28 @@ def load_tower(directory: str | Path) -> tuple[ItemTower, Featurizer, dict[str, 
     _check_dim(d, manifest, tower)
     tower.eval()
     return tower, featurizer, manifest
+
+
+def _check_format(path: Path, manifest: Any) -> None:
+    fmt = manifest.get("format") if isinstance(manifest, dict) else None
+    if fmt not in READABLE_FORMATS:
+        raise ModelLoadError(f"{path} has format {fmt!r}; this version of itemtower reads "
+                             f"{', '.join(READABLE_FORMATS)}: the model was written by a newer itemtower (upgrade) "
+                             "or the file is not an itemtower manifest (retrain with `itemtower train`)")
+
+
+def tower_spec(manifest: dict[str, Any]) -> tuple[TowerConfig, TowerSizes]:
+    """The TowerConfig and TowerSizes a manifest describes, in either layout.
+
+    Format 1 (before issue 11) kept the fitted sizes and the training head's proj_dim in "model" beside the
+    knobs; format 2 keeps "model" for the knobs and "sizes" for the sizes. Both rebuild the same tower.
+    """
+    model = dict(manifest["model"])
+    sizes = manifest.get("sizes")
+    if sizes is None:
+        sizes = {k: model.pop(k) for k in _SIZE_KEYS if k in model}
+        model.pop("proj_dim", None)  # the training head's width: the served model never had a head
+    return TowerConfig.from_dict({**_LEGACY_TOWER_DEFAULTS, **model}), TowerSizes.from_dict(sizes)
 
 
 def _load_featurizer(d: Path) -> Featurizer:

@@ -108,7 +108,7 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     """
     from itemtower.artifacts import Embedder
     from itemtower.data.views import make_view
-    from itemtower.train import TrainConfig
+    from itemtower.training import TrainConfig
 
     seconds: dict[str, float] = {}
     emb_model = Embedder.load(model_dir)
@@ -158,7 +158,8 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     rng = np.random.default_rng(seed)
     sample = rng.choice(len(items), size=min(n_view_items, len(items)), replace=False)
     manifest_cfg = (emb_model.manifest.get("training") or {}).get("config") or {}
-    views = TrainConfig.from_dict(manifest_cfg).views if manifest_cfg else TrainConfig().views
+    views = (TrainConfig.from_dict(manifest_cfg, strict=False, where=f"{model_dir}/manifest.json").views
+             if manifest_cfg else TrainConfig().views)
     r = random.Random(seed)
     v1 = emb_model.embed_encoded([make_view(encoded[i], views, r) for i in sample])
     v2 = emb_model.embed_encoded([make_view(encoded[i], views, r) for i in sample])

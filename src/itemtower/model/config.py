@@ -1,49 +1,49 @@
-"""TowerConfig: everything needed to rebuild an ItemTower (saved in the manifest)."""
+"""TowerConfig (the architecture you choose) and TowerSizes (what the fitted featurizer says): both are saved in
+the manifest and together rebuild an ItemTower.
+
+The two are apart because they come from different places: a TowerConfig is requested (TrainConfig.tower, the
+CLI, a TOML file), TowerSizes are measured on the catalog (vocabulary actually fitted, positions actually used).
+The projection head is training's (TrainConfig.proj_dim), not the served model's.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["TowerConfig", "reject_unknown_keys"]
+from itemtower.knobs import from_mapping, knob
 
+__all__ = ["TowerConfig", "TowerSizes", "POOLS"]
 
-def reject_unknown_keys(cls: type, d: dict[str, Any]) -> None:
-    """A config dict with a key the dataclass lacks is an error (a typo must not be silently ignored)."""
-    unknown = set(d) - {f.name for f in fields(cls)}
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+POOLS = ("query+text", "text", "query")
 
 
 @dataclass(frozen=True)
 class TowerConfig:
-    n_fields: int  # STD fields: one query token each
-    n_values: int  # size of the shared "field=value" vocabulary (incl. PAD, MASK, UNK)
-    vocab_size: int  # text tokenizer vocabulary
-    n_types: int  # text segment types: 0 pad, 1 title, 2 + i for RE field i
-    d_model: int = 256  # width of every token; h has 2 * d_model dims with pool="query+text"
-    n_heads: int = 4  # attention heads in each cross-attention block
-    n_blocks: int = 1  # cross-attention blocks (STD queries over text keys/values)
-    ffn_mult: int = 2  # FFN hidden width = ffn_mult * d_model
-    dropout: float = 0.1  # model dropout (queries, FFN): with two forward passes this is SimCSE's noise
-    embed_dropout: float = 0.0  # dropout on every text token embedding (B, T, D): the costliest op of a CPU step
-    attn_dropout: float = 0.0  # dropout on the attention weights
-    bag_dropout: float = 0.1  # dropout on the pooled bag vector (B, D): cheap noise for the text half
-    max_len: int = 128  # text positions
-    pool: str = "query+text"  # "query": pooled query outputs only (the first sketch); "text": IDF-weighted
-    #                           token bag only; "query+text": both, concatenated (keeps the title's lexical identity)
-    proj_dim: int = 128  # projection head output (z), training only
-    query_gate_init: float = 0.1  # initial per-dim scale of the query half of h (pool="query+text")
-    value_bag: bool = True  # the bag also pools the STD value embeddings (weights start at value IDF), so STD
-    #                          values reach h without the cross-attention (and with pool="text")
-    sem_dim: int = 0  # > 0: a semantic slice of h, a second bag (own token and value tables, flat start) over the
-    #                   title and STD values, with its own LayerNorm; the e5 distillation teaches this slice only,
-    #                   so the variant signal of the main part is left alone. 0 (models before it): no slice
-    sem_scale: float = 1.0  # the slice's scale in h after its LayerNorm: its share of the cosine is
-    #                         sem_scale^2 * sem_dim / (main dims + sem_scale^2 * sem_dim)
+    d_model: int = knob(256, "width of every token; h has 2 * d_model dims with pool=query+text")
+    n_heads: int = knob(4, "attention heads in each cross-attention block")
+    n_blocks: int = knob(1, "cross-attention blocks (STD queries over text keys/values)")
+    ffn_mult: int = knob(2, "FFN hidden width = ffn_mult * d_model")
+    dropout: float = knob(0.1, "model dropout (queries, FFN): with two forward passes this is SimCSE's noise")
+    embed_dropout: float = knob(0.0, "dropout on every text token embedding (B, T, D): the costliest op of a CPU "
+                                "step")
+    attn_dropout: float = knob(0.0, "dropout on the attention weights")
+    bag_dropout: float = knob(0.1, "dropout on the pooled bag vector (B, D): cheap noise for the text half")
+    pool: str = knob("query+text", "query+text (cross-attention + bag, explainable) or text (the bag alone: 4-5x "
+                     "more steps per CPU minute; BENCHMARKS.md 7c); query: pooled queries only (the first sketch)",
+                     choices=POOLS)
+    query_gate_init: float = knob(0.1, "initial per-dim scale of the query half of h (pool=query+text)")
+    value_bag: bool = knob(True, "the bag also pools the STD value embeddings (weights start at value IDF), so "
+                           "STD values reach h without the cross-attention (and with pool=text)")
+    sem_dim: int = knob(128, "width of h's semantic slice: a second bag (own token and value tables, flat start) "
+                        "over the title and STD values with its own LayerNorm, the only part the e5 distillation "
+                        "teaches (BENCHMARKS.md 13); 0: no slice (models before issue 9 have none)")
+    sem_scale: float = knob(1.0, "the slice's scale in the served h after its LayerNorm: its share of the cosine "
+                            "is sem_scale^2 * sem_dim / (main dims + sem_scale^2 * sem_dim); training sees it at "
+                            "1, so the served mix can be chosen (and changed) afterwards")
 
     def __post_init__(self) -> None:
-        if self.pool not in ("query", "text", "query+text"):
+        if self.pool not in POOLS:
             raise ValueError(f"pool must be 'query', 'text' or 'query+text', not {self.pool!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
@@ -64,5 +64,22 @@ class TowerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TowerConfig":
-        reject_unknown_keys(cls, d)
-        return cls(**d)
+        return from_mapping(cls, d)
+
+
+@dataclass(frozen=True)
+class TowerSizes:
+    """Table sizes only the fitted featurizer knows (training derives them from it)."""
+
+    n_fields: int  # STD fields: one query token each
+    n_values: int  # size of the shared "field=value" vocabulary (incl. PAD, MASK, UNK)
+    vocab_size: int  # the fitted tokenizer's vocabulary (TrainConfig.vocab_size is only its target)
+    n_types: int  # text segment types: 0 pad, 1 title, 2 + i for RE field i
+    max_len: int = 128  # text positions (TrainConfig.max_text_tokens at fit time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TowerSizes":
+        return from_mapping(cls, d)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from itemtower.model.config import TowerConfig
+from itemtower.model.config import TowerConfig, TowerSizes
 
 __all__ = ["ItemTower", "SemanticBag", "SlicedNorm", "TowerBody"]
 
@@ -54,18 +54,18 @@ class CrossBlock(nn.Module):
 class TowerBody(nn.Module):
     """Everything before the final normalization (saved as pth1)."""
 
-    def __init__(self, cfg: TowerConfig) -> None:
+    def __init__(self, cfg: TowerConfig, sizes: TowerSizes) -> None:
         super().__init__()
         D = cfg.d_model
-        self.cfg = cfg
-        self.field_emb = nn.Embedding(cfg.n_fields, D)
-        self.value_emb = nn.Embedding(cfg.n_values, D, padding_idx=0)
-        self.tok_emb = nn.Embedding(cfg.vocab_size, D, padding_idx=0)
-        self.type_emb = nn.Embedding(cfg.n_types, D)
-        self.pos_emb = nn.Embedding(cfg.max_len, D)
+        self.cfg, self.sizes = cfg, sizes
+        self.field_emb = nn.Embedding(sizes.n_fields, D)
+        self.value_emb = nn.Embedding(sizes.n_values, D, padding_idx=0)
+        self.tok_emb = nn.Embedding(sizes.vocab_size, D, padding_idx=0)
+        self.type_emb = nn.Embedding(sizes.n_types, D)
+        self.pos_emb = nn.Embedding(sizes.max_len, D)
         self.null_kv = nn.Parameter(torch.zeros(1, 1, D))  # lets a query attend to "nothing"; no empty softmax
-        self.tok_weight = nn.Embedding(cfg.vocab_size, 1)  # raw weight; softplus(.) is the pooling weight
-        self.value_weight = nn.Embedding(cfg.n_values, 1) if cfg.value_bag else None  # same, for STD values
+        self.tok_weight = nn.Embedding(sizes.vocab_size, 1)  # raw weight; softplus(.) is the pooling weight
+        self.value_weight = nn.Embedding(sizes.n_values, 1) if cfg.value_bag else None  # same, for STD values
         self.blocks = nn.ModuleList(CrossBlock(cfg) for _ in range(cfg.n_blocks))
         # LayerScale-style gate on the query half of h: it starts small so that h starts as the token bag (a strong
         # untrained baseline, findings.md) and the cross-attention earns its share as training goes.
@@ -73,7 +73,7 @@ class TowerBody(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.embed_drop = nn.Dropout(cfg.embed_dropout)
         self.bag_drop = nn.Dropout(cfg.bag_dropout)
-        self.sem = SemanticBag(cfg) if cfg.sem_dim else None
+        self.sem = SemanticBag(cfg, sizes) if cfg.sem_dim else None
         bag_tables = (self.tok_emb, self.value_emb) if cfg.value_bag else (self.tok_emb,)
         for emb in (self.field_emb, self.value_emb, self.tok_emb, self.type_emb, self.pos_emb):
             # what the bag pools starts at unit scale per vector (a random projection of a bag of words)
@@ -98,7 +98,7 @@ class TowerBody(nn.Module):
     def forward(self, t_std: torch.Tensor, t_re: torch.Tensor, need_weights: bool = False):
         cfg = self.cfg
         B, Fn, M = t_std.shape
-        ids, types = t_re[:, 0, : cfg.max_len], t_re[:, 1, : cfg.max_len]  # (B, T) each
+        ids, types = t_re[:, 0, : self.sizes.max_len], t_re[:, 1, : self.sizes.max_len]  # (B, T) each
         T = ids.shape[1]
         # STD queries: field embedding + mean of the field's value embeddings (PAD rows are zero).
         val = self.value_emb(t_std)  # (B, F, M, D)
@@ -148,13 +148,13 @@ class SemanticBag(nn.Module):
     titles (a long description would drown them); flat starting weights, because the word naming the kind of
     product is a common one (BENCHMARKS.md 10: log-IDF cost Musinsa 0.036)."""
 
-    def __init__(self, cfg: TowerConfig) -> None:
+    def __init__(self, cfg: TowerConfig, sizes: TowerSizes) -> None:
         super().__init__()
         S = cfg.sem_dim
-        self.tok_emb = nn.Embedding(cfg.vocab_size, S, padding_idx=0)
-        self.value_emb = nn.Embedding(cfg.n_values, S, padding_idx=0)
-        self.tok_weight = nn.Embedding(cfg.vocab_size, 1)
-        self.value_weight = nn.Embedding(cfg.n_values, 1)
+        self.tok_emb = nn.Embedding(sizes.vocab_size, S, padding_idx=0)
+        self.value_emb = nn.Embedding(sizes.n_values, S, padding_idx=0)
+        self.tok_weight = nn.Embedding(sizes.vocab_size, 1)
+        self.value_weight = nn.Embedding(sizes.n_values, 1)
         for emb in (self.tok_emb, self.value_emb):
             nn.init.normal_(emb.weight, std=1.0 / math.sqrt(S))
             nn.init.zeros_(emb.weight[0])
@@ -199,10 +199,10 @@ def _unit_rms(x: torch.Tensor) -> torch.Tensor:
 class ItemTower(nn.Module):
     """The served model: body (pth1) + final LayerNorm (pth2). `forward` returns h; no projection head here."""
 
-    def __init__(self, cfg: TowerConfig) -> None:
+    def __init__(self, cfg: TowerConfig, sizes: TowerSizes) -> None:
         super().__init__()
-        self.cfg = cfg
-        self.body = TowerBody(cfg)
+        self.cfg, self.sizes = cfg, sizes
+        self.body = TowerBody(cfg, sizes)
         # without a slice the norm is the plain LayerNorm models before issue 9 saved (same pth2 keys)
         self.norm = (SlicedNorm(cfg.main_dim, cfg.sem_dim, cfg.sem_scale) if cfg.sem_dim
                      else nn.LayerNorm(cfg.h_dim))
