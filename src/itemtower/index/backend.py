@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["BACKENDS", "FAISS", "MILVUS", "backend_of", "default_milvus_uri", "milvus_uri", "open_milvus",
-           "faiss_info"]
+           "rebuild_milvus", "faiss_info"]
 
 FAISS, MILVUS = "faiss", "milvus"
 BACKENDS = (FAISS, MILVUS)
@@ -57,6 +57,21 @@ def open_milvus(settings: Any, model_dir: str | Path, dim: int) -> Any:
         token=getattr(settings, "milvus_token", None),
         read_cache_seconds=getattr(settings, "milvus_read_cache_seconds", 1.0),
     )
+
+
+def rebuild_milvus(settings: Any, model_dir: str | Path, ids: list[str], vectors: Any, items: list[dict]) -> str:
+    """`itemtower index` with the milvus backend: the collection is dropped and loaded with the catalog (every
+    earlier write replaced, as the FAISS rebuild empties its log); returns where it went. A service reading it
+    meanwhile sees the collection empty, then filling. Raises as `open_milvus`."""
+    index = open_milvus(settings, model_dir, int(vectors.shape[1]))
+    try:
+        index.recreate()
+        index.load_all(ids, vectors, items)
+        from itemtower.index.milvus_connect import redact
+
+        return f"Milvus collection {index.collection!r} at {redact(milvus_uri(settings, model_dir))}"
+    finally:
+        index.close()
 
 
 def faiss_info(index_dir: Path | None) -> dict[str, Any]:
