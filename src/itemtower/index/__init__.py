@@ -1,7 +1,8 @@
 """Vector indexes: string ids + L2-normalised vectors + item metadata, with filters, upsert and delete.
 
 `FaissIndex` is the embedded default (in the process: exact inner product when small, HNSW when large; index/ann.py). `VectorIndex` is the interface the
-service and the CLI rely on, so that another backend (Milvus) can stand in without touching them.
+service and the CLI rely on, so that another backend can stand in without touching them: `MilvusIndex`
+(index/milvus_store.py), a Milvus collection several processes share, chosen by ITEMTOWER_INDEX_BACKEND.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ import numpy as np
 from itemtower.index.ann import AnnConfig
 from itemtower.index.faiss_index import FaissIndex
 
-__all__ = ["VectorIndex", "FaissIndex", "AnnConfig"]
+__all__ = ["VectorIndex", "FaissIndex", "AnnConfig", "MilvusIndex"]
+
+
+def __getattr__(name: str) -> Any:
+    """`MilvusIndex` (index/milvus_store.py; index/backend.py picks the backend) on first use: importing pymilvus
+    costs half a second, and the FAISS backend needs none of it."""
+    if name == "MilvusIndex":
+        from itemtower.index.milvus_store import MilvusIndex
+
+        return MilvusIndex
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @runtime_checkable
