@@ -19,10 +19,55 @@ import os
 import shutil
 import statistics
 import sys
+import threading
+import time
+import http.client
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load as L  # noqa: E402  (benchmarks/load.py: server(), wrk(), _median())
+
+
+class Writer:
+    """PUTs new items (catalog items under new ids) at `rate` per second to one service while wrk reads, so that
+    reads are measured with writes arriving (the neighbour lists are checked against each)."""
+
+    def __init__(self, url: str, items: list[dict], rate: float, name: str) -> None:
+        self.url, self.items, self.rate, self.name = url, items, rate, name
+        self.done = 0
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "Writer":
+        if self.rate > 0:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        host, port = self.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        start, n = time.monotonic(), self.done
+        while not self._stop.is_set():
+            item = dict(self.items[self.done % len(self.items)])
+            item["title"] = f"{item.get('title', '')} new {self.done}"
+            item.pop("id", None)
+            conn.request("PUT", f"/items/bench-{self.name}-{self.done}", body=json.dumps(item),
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            self.done += 1
+            self.failed += resp.status >= 300
+            wait = start + (self.done - n) / self.rate - time.monotonic()
+            if wait > 0:
+                self._stop.wait(wait)
 
 
 def main() -> None:
@@ -35,6 +80,8 @@ def main() -> None:
     p.add_argument("--version-env", action="append", default=[],
                    help="NAME=KEY=VALUE: an environment variable for one version (repeatable), e.g. "
                         "now-search=ITEMTOWER_NEIGHBOUR_DEPTH=0 with --version now-search=src")
+    p.add_argument("--writes-per-s", type=float, default=0.0,
+                   help="PUT new items at this rate to each version while it is read (0: reads only)")
     p.add_argument("--work", type=Path, default=Path("/tmp/itemtower-load"))
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
@@ -55,6 +102,10 @@ def main() -> None:
             if copy.exists():
                 shutil.rmtree(copy)
             shutil.copytree(model, copy, copy_function=os.link, ignore=shutil.ignore_patterns("write.lock"))
+            for log in copy.rglob("wal*"):  # appended to in place: each copy needs its own bytes, not a link
+                data = log.read_bytes()
+                log.unlink()
+                log.write_bytes(data)
             copies.append(copy)
             port = L._free_port()
             extra = dict(e.split("=", 2)[1:] for e in a.version_env if e.split("=", 1)[0] == name)
@@ -68,9 +119,15 @@ def main() -> None:
         for url in urls.values():  # warm-up
             L.wrk(url, L.HERE / "similar.lua", a.connections, 2, lua)
         runs: dict[str, list[dict]] = {n: [] for n in urls}
+        catalog = a.work / f"catalog-{a.items}.jsonl"
+        sample = [json.loads(line) for line in catalog.open().readlines()[:2000]] if a.writes_per_s else []
+        writers = {n: Writer(u, sample, a.writes_per_s if n != "bare" else 0, n) for n, u in urls.items()}
         for r in range(a.rounds):
             for name, url in urls.items():
-                runs[name].append(L.wrk(url, L.HERE / "similar.lua", a.connections, a.duration, lua))
+                with writers[name]:
+                    runs[name].append(L.wrk(url, L.HERE / "similar.lua", a.connections, a.duration, lua))
+                runs[name][-1]["writes"] = writers[name].done
+                runs[name][-1]["write_errors"] = writers[name].failed
             print(f"round {r + 1}:", {n: round(v[-1]["rps"]) for n, v in runs.items()}, flush=True)
     for copy in copies:
         shutil.rmtree(copy, ignore_errors=True)

@@ -266,7 +266,7 @@ async def similar_listed(neighbours: Any, index: VectorIndex, item_id: str, k: i
     """Plain similar-by-id (no filters, no diversity cap) from the item's neighbour list (serve/neighbours.py):
     on the event loop when the list is still right, else the list is computed in the search threads and kept.
     Raises ApiError 404 when the id is not in the index."""
-    hits = neighbours.lookup(index, item_id, k, offset)
+    hits = neighbours.lookup(item_id, k, offset)
     if hits is not None:
         return hits
     full = await _threads().run(neighbours.compute, index, item_id)

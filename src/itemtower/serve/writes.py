@@ -31,7 +31,7 @@ def upsert(state: ServiceState, ids: Sequence[str], vectors: np.ndarray, items: 
         raise ApiError(422, f"the item cannot be stored: {e}") from None
     state.changed = True
     if state.neighbours is not None:  # after the index changed, before the answer (serve/neighbours.py)
-        state.neighbours.note(ids, vectors)
+        state.neighbours.note(state.index, ids, vectors)
     return created
 
 
@@ -41,5 +41,5 @@ def delete(state: ServiceState, item_id: str) -> bool:
     if done:
         state.changed = True
         if state.neighbours is not None:
-            state.neighbours.note([item_id], None)
+            state.neighbours.note(state.index, [item_id], None)
     return done
