@@ -34,7 +34,7 @@ def main() -> None:
     from itemtower.artifacts import Embedder
     from itemtower.data.views import ViewConfig
     from itemtower.schema import infer_schema
-    from itemtower.train import TrainConfig, train_items
+    from itemtower.training import TrainConfig, train
 
     conv = myntra.convert(DATA / "myntra", product_fields=args.product_fields)
     items, pairs = conv.items, conv.pairs
@@ -51,7 +51,7 @@ def main() -> None:
         cfg = TrainConfig.from_dict(dict(out=str(ROOT / "runs" / "bench" / "ablate" / name), max_minutes=args.minutes,
                                          epochs=50, seed=args.seed, use_groups=False, progress=False, **kw))
         t = time.perf_counter()
-        train_items(items, schema, cfg, log=lambda s: None)
+        train(cfg, items, schema, log=lambda s: None)
         train_s = time.perf_counter() - t
         emb = Embedder.load(cfg.out).embed(items)
         idx, _ = M.top_k(emb, 50)

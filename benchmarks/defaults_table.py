@@ -101,7 +101,7 @@ def baselines(name: str, items, rows, fields, pairs, labels, out: Path) -> dict:
 def run_cell(name: str, preset: str, args, items, pairs, labels, rows, fields, labels_sub) -> dict:
     from itemtower.artifacts import Embedder
     from itemtower.schema import infer_schema
-    from itemtower.train import TrainConfig, train_items
+    from itemtower.training import TrainConfig, train
 
     cell = args.out / f"{name}-{preset}"
     knobs = {**(OLD_DEFAULTS if preset == "old" else {}), **_parse_set(args.set)}
@@ -116,7 +116,7 @@ def run_cell(name: str, preset: str, args, items, pairs, labels, rows, fields, l
         print(s, flush=True)
 
     t = time.perf_counter()
-    train_items(items, infer_schema(items), cfg, log=log)
+    train(cfg, items, infer_schema(items), log=log)
     train_s = time.perf_counter() - t
     load_after = [round(x, 1) for x in os.getloadavg()]  # the machine is shared: steps depend on it
     emb_model = Embedder.load(cell / "model")

@@ -70,7 +70,7 @@ def main() -> None:
     from itemtower.data.views import ViewConfig
     from itemtower.evaluate import evaluate, format_table, save_report
     from itemtower.schema import infer_schema
-    from itemtower.train import TrainConfig, train_items
+    from itemtower.training import TrainConfig, train
 
     src = DATA / args.catalog
     if not src.is_dir():
@@ -102,7 +102,7 @@ def main() -> None:
                                      seed=args.seed, use_groups=use_groups, views=views,
                                      **_parse_set(args.set)))  # --set d_model=128: tower knobs may be flat
     t = time.perf_counter()
-    train_items(items, infer_schema(items), cfg)
+    train(cfg, items, infer_schema(items))
     train_s = time.perf_counter() - t
     fields = [f for f in (["article_type"] if args.catalog == "myntra" else ["category_sub"]) if f not in hide]
     probe = [f for f in PROBE_FIELDS.get(args.catalog, []) if f not in hide]  # + the hidden answer keys

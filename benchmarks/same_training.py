@@ -36,8 +36,6 @@ TRAIN_KNOBS = {"epochs": 3, "max_minutes": None, "batch_size": 32, "min_frequenc
 
 def make_config(out: Path, epochs: int | None = None):
     """A TrainConfig of either layout, from the flat knobs above."""
-    from itemtower import train as train_mod  # noqa: F401 (old layout)
-
     TrainConfig = _train_config_class()
     train = {**TRAIN_KNOBS, "out": str(out), **({"epochs": epochs} if epochs else {})}
     if "tower" in {f.name for f in fields(TrainConfig)}:
@@ -58,7 +56,7 @@ def _train_config_class():
 def _train(items, schema, cfg) -> None:
     try:
         from itemtower.training import train
-    except ImportError:
+    except ImportError:  # the code before issue 11
         from itemtower.train import train_items
 
         train_items(items, schema, cfg, log=lambda s: None)

@@ -34,7 +34,7 @@ def main() -> None:
     from itemtower.adapters import musinsa
     from itemtower.artifacts import Embedder
     from itemtower.evaluate import score_embeddings
-    from itemtower.train import split_rows, teacher_rows
+    from itemtower.training import split_rows, teacher_rows
 
     items = musinsa.convert(DATA / "musinsa").items
     labels_all = {f: [(it["std"].pop(f, None) or [None])[0] for it in items] for f in HIDDEN_ANSWER_KEYS["musinsa"]}

@@ -35,7 +35,7 @@ def make_items(n: int = 300, seed: int = 0) -> list[dict]:
 def _no_real_e5_in_training():
     """Session-wide (session fixtures such as tiny_model train before any function-scoped patch would apply)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("itemtower.train.e5_encoder", fake_e5_encoder)  # tests/fakes.py
+        mp.setattr("itemtower.training.data.e5_encoder", fake_e5_encoder)  # tests/fakes.py
         yield
 
 
@@ -48,10 +48,10 @@ def tiny_items() -> list[dict]:
 def tiny_model(tmp_path_factory, tiny_items):
     """A model trained for a few steps on the tiny catalog: (model_dir, items)."""
     from itemtower.model import TowerConfig
-    from itemtower.train import TrainConfig, train_items
+    from itemtower.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("model")
     cfg = TrainConfig(out=str(out), epochs=2, batch_size=32, min_frequency=1, vocab_size=500, progress=False,
                       seed=0, tower=TowerConfig(d_model=32, n_heads=2))
-    train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
+    train(cfg, tiny_items, KFASHION, log=lambda s: None)
     return out, tiny_items

@@ -10,7 +10,7 @@ import torch
 
 from itemtower.model import ItemTower, SimilarityDistillLoss, TowerConfig, TowerSizes
 from itemtower.schema import KFASHION
-from itemtower.train import TrainConfig, train_items
+from itemtower.training import TrainConfig, train
 
 TINY = dict(batch_size=32, min_frequency=1, vocab_size=300, progress=False)
 TOWER = TowerConfig(d_model=16, n_heads=2)
@@ -29,7 +29,7 @@ class FakeClock:
 
 
 def test_budget_decides_the_epochs_and_the_schedule_ends_at_the_deadline(tmp_path, tiny_items, monkeypatch):
-    import itemtower.train as train_mod
+    import itemtower.training.loop as train_mod
 
     from types import SimpleNamespace
 
@@ -38,7 +38,7 @@ def test_budget_decides_the_epochs_and_the_schedule_ends_at_the_deadline(tmp_pat
                       **TINY)
     assert cfg.epochs is None and cfg.epoch_cap() is None
     logs = []
-    train_items(tiny_items, KFASHION, cfg, log=logs.append)
+    train(cfg, tiny_items, KFASHION, log=logs.append)
     training = json.loads((tmp_path / "manifest.json").read_text())["training"]
     assert training["stopped_by"] == "time budget"
     assert training["epochs_done"] > 10  # the old 10-epoch default would have ended it sooner
@@ -110,7 +110,7 @@ def test_a_manifest_from_before_the_slice_loads_and_embeds_identically(tmp_path,
     from itemtower.artifacts import Embedder
 
     cfg = TrainConfig(out=str(tmp_path), epochs=1, distill_items=0, tower=replace(TOWER, sem_dim=0), **TINY)
-    train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
+    train(cfg, tiny_items, KFASHION, log=lambda s: None)
     before = Embedder.load(tmp_path).embed(tiny_items[:20])
     path = tmp_path / "manifest.json"
     manifest = json.loads(path.read_text())
@@ -130,7 +130,7 @@ def test_default_training_distils_into_the_slice(tmp_path, tiny_items):
 
     cfg = TrainConfig(out=str(tmp_path), epochs=2, distill_batch=32, tower=TOWER, **TINY)
     assert cfg.distill_items > 0 and cfg.tower.sem_dim > 0
-    train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
+    train(cfg, tiny_items, KFASHION, log=lambda s: None)
     hist = json.loads((tmp_path / "history.json").read_text())
     assert len(hist["distill_loss"]) == len(hist["loss"]) > 0
     emb = Embedder.load(tmp_path)

@@ -76,3 +76,18 @@ def test_cli_options_are_the_dataclass_fields():
             assert f.name in params, f.name
             assert params[f.name].default.default == f.default and params[f.name].default.help
     assert "ffn_mult" in params and "proj_dim" in params
+
+
+def test_cli_config_file_errors_name_the_key_and_the_file(tmp_path):
+    """`itemtower train --config FILE` with a key TrainConfig lacks is one `error:` line naming the key and the
+    file, before any training."""
+    from typer.testing import CliRunner
+
+    from itemtower.cli import app
+
+    cfg = tmp_path / "t.toml"
+    cfg.write_text("[tower]\nd_modle = 3\n")
+    res = CliRunner().invoke(app, ["train", "--config", str(cfg), "--catalog", str(tmp_path / "none.jsonl")])
+    assert res.exit_code == 2 and "d_modle" in res.output and "t.toml" in res.output, res.output
+    res = CliRunner().invoke(app, ["train", "--catalog", str(tmp_path / "none.jsonl"), "--n-heads", "3"])
+    assert res.exit_code == 2 and "not divisible by n_heads 3" in res.output, res.output

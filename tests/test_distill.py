@@ -8,7 +8,7 @@ import torch
 
 from itemtower.model import SimilarityDistillLoss, TowerConfig
 from itemtower.schema import KFASHION
-from itemtower.train import TrainConfig, train_items
+from itemtower.training import TrainConfig, train
 
 
 def test_distill_loss_is_zero_when_the_student_is_the_teacher_and_teaches_order():
@@ -41,7 +41,7 @@ def test_distill_loss_rejects_bad_input():
 
 def test_train_with_distillation_encodes_training_titles_once_and_records_the_loss(tmp_path, tiny_items,
                                                                                   monkeypatch):
-    import itemtower.train as train_mod
+    import itemtower.training.data as train_mod
     from fakes import fake_e5_encoder
 
     calls = []
@@ -58,7 +58,7 @@ def test_train_with_distillation_encodes_training_titles_once_and_records_the_lo
     cfg = TrainConfig(out=str(tmp_path), epochs=2, batch_size=32, tower=TowerConfig(d_model=16, n_heads=2), min_frequency=1,
                       vocab_size=300, progress=False, distill_items=64, distill_batch=32, patience=5)
     logs = []
-    train_items(tiny_items, KFASHION, cfg, log=logs.append)
+    train(cfg, tiny_items, KFASHION, log=logs.append)
     assert len(calls) == 1 and calls[0][0] == "e5-titles" and len(calls[0][1]) == 64
     assert set(calls[0][1]) <= {it["title"] for it in tiny_items}
     assert any("distillation teacher" in s for s in logs)
@@ -71,7 +71,7 @@ def test_distillation_is_reproducible_and_on_by_default(tmp_path, tiny_items):
     for name in ("a", "b"):
         cfg = TrainConfig(out=str(tmp_path / name), epochs=1, batch_size=32, tower=TowerConfig(d_model=16, n_heads=2),
                           min_frequency=1, vocab_size=300, progress=False, distill_items=50, distill_batch=16)
-        train_items(tiny_items, KFASHION, cfg, log=lambda s: None)
+        train(cfg, tiny_items, KFASHION, log=lambda s: None)
         runs.append(json.loads((tmp_path / name / "history.json").read_text()))
     assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["distill_loss"] == runs[1]["distill_loss"]
     assert TrainConfig().distill_items > 0 and TrainConfig().tower.sem_dim > 0  # on, into the slice (issue 9)
@@ -118,6 +118,6 @@ def test_distillation_with_too_few_items_says_so_and_trains(tmp_path, tiny_items
     cfg = TrainConfig(out=str(tmp_path), epochs=1, batch_size=32, tower=TowerConfig(d_model=16, n_heads=2), min_frequency=1,
                       vocab_size=300, progress=False, distill_items=1)
     logs = []
-    train_items(tiny_items, KFASHION, cfg, log=logs.append)
+    train(cfg, tiny_items, KFASHION, log=logs.append)
     assert any("distillation off" in s for s in logs)
     assert json.loads((tmp_path / "history.json").read_text())["distill_loss"] == []

@@ -40,12 +40,12 @@ def test_training_gives_the_numbers_the_code_before_gave(tmp_path):
     """Same items, same (old, flat) config, same seed, fixed epochs: the same loss at every step and the same
     embeddings as the code before issue 11 (the stand-in teacher of conftest, as when the fixture was made)."""
     from itemtower.artifacts import Embedder
-    from itemtower.train import TrainConfig, train_items
+    from itemtower.training import TrainConfig, train
 
     old = json.loads((MODEL / "train_config.json").read_text())
     cfg = TrainConfig.from_dict({**old, "out": str(tmp_path / "m")})
     items = read_catalog(CATALOG).items
-    train_items(items, infer_schema(items), cfg, log=lambda s: None)
+    train(cfg, items, infer_schema(items), log=lambda s: None)
     hist = json.loads((tmp_path / "m" / "history.json").read_text())
     exp = _expected()
     np.testing.assert_allclose(hist["loss"], exp["loss"], atol=1e-5, rtol=0)
@@ -66,3 +66,38 @@ def test_an_unknown_manifest_format_is_a_clear_error(tmp_path):
     (d / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match="itemtower/99.*newer itemtower"):
         Embedder.load(d)
+
+
+def test_evaluate_reads_an_old_manifest_with_a_removed_knob(tmp_path):
+    """evaluate reads the training config of an older model leniently: a key this version no longer has is a
+    warning, not an error, and the views come from that config (old manifests have no "views" entry)."""
+    import pytest
+
+    from itemtower.evaluate import evaluate
+
+    d = tmp_path / "m"
+    shutil.copytree(MODEL, d)
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert "views" not in manifest
+    manifest["training"]["config"]["a_removed_knob"] = 1
+    manifest["training"]["config"]["views"]["re_drop_p"] = 0.9  # must be the views evaluation uses
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    items = read_catalog(CATALOG).items
+    with pytest.warns(UserWarning, match="a_removed_knob"):
+        rep = evaluate(d, items, with_baselines=False, log=lambda s: None, n_view_items=50)
+    assert rep["n_items"] == len(items) and rep["z"]["available"] is False  # no resume.pt in the fixture
+    from itemtower import checkpoint
+
+    with pytest.warns(UserWarning):
+        assert checkpoint.views_config(manifest).re_drop_p == 0.9
+
+
+def test_a_new_manifest_stores_sizes_views_and_no_head(tiny_model):
+    """Format 2: the tower's knobs under "model" (no proj_dim), the fitted sizes under "sizes", the training
+    views under "views"."""
+    model_dir, _ = tiny_model
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["format"] == "itemtower/2" and "proj_dim" not in manifest["model"]
+    assert set(manifest["sizes"]) == {"n_fields", "n_values", "vocab_size", "n_types", "max_len"}
+    assert manifest["views"]["colour_drop_p"] == manifest["training"]["config"]["views"]["colour_drop_p"]
+    assert manifest["training"]["config"]["tower"]["d_model"] == manifest["model"]["d_model"]

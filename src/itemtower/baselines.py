@@ -17,6 +17,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from itemtower.vectors import l2_normalize
+
 __all__ = [
     "item_text",
     "random_embeddings",
@@ -79,9 +81,7 @@ def random_embeddings(n: int, dim: int = 64, seed: int = 0) -> np.ndarray:
     Returns:
         float32 [n, dim], L2-normalised rows.
     """
-    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    return x
+    return l2_normalize(np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32))
 
 
 def _l2_normalize_rows(m: sp.csr_matrix) -> sp.csr_matrix:

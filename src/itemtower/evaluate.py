@@ -15,7 +15,9 @@ import numpy as np
 
 from itemtower import baselines as bl
 from itemtower import metrics as M
+from itemtower.ids import TOKEN_UNK
 from itemtower.report import format_table
+from itemtower.vectors import l2_normalize
 
 __all__ = ["evaluate", "EvalReport", "score_embeddings", "format_table", "probe_table", "save_report"]
 
@@ -106,9 +108,9 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
          "linear_probe": {field: {"h": acc, "z": acc or None, "majority": rate, "n_classes": c, "n_test": n}},
          "linear_probe_info": {...}, "z": {"available": bool, ...}, "notes": [...], "seconds": {step: s}, ...}
     """
+    from itemtower import checkpoint
     from itemtower.artifacts import Embedder
     from itemtower.data.views import make_view
-    from itemtower.training import TrainConfig
 
     seconds: dict[str, float] = {}
     emb_model = Embedder.load(model_dir)
@@ -120,8 +122,8 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     report.evaluated_items, report.model_dir = items, Path(model_dir)
     t = time.perf_counter()
     encoded = emb_model.featurizer.encode(items)
-    raw = _embed_raw(emb_model, encoded, progress=True)  # h before the L2 normalisation (the head's input)
-    emb = _l2_normalize(raw)
+    raw = emb_model.embed_encoded(encoded, progress=True, normalized=False)  # h before L2: the head's input
+    emb = l2_normalize(raw)
     seconds["embed"] = round(time.perf_counter() - t, 2)
     report["embed_items_per_s"] = round(len(items) / max(1e-9, time.perf_counter() - t), 1)
     log(f"embedded {len(items)} items in {time.perf_counter() - t:.1f}s")
@@ -129,10 +131,10 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     report["methods"]["itemtower (h)"] = score_embeddings(emb, items, fields, pairs, labels)
     report["unk_rate"] = _unk_rate(encoded)
 
-    head, proj_dim, note = _load_head(Path(model_dir), emb_model.manifest, emb_model.dim)
+    head, proj_dim, note = checkpoint.load_head(model_dir, emb_model.dim)
     if head is not None:
         t = time.perf_counter()
-        z = _l2_normalize(_apply_head(head, raw))
+        z = l2_normalize(_apply_head(head, raw))
         seconds["z"] = round(time.perf_counter() - t, 2)
         report.embeddings["z"] = z
         report["z"] = {"available": True, "proj_dim": proj_dim, "source": "resume.pt",
@@ -157,9 +159,7 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     t = time.perf_counter()
     rng = np.random.default_rng(seed)
     sample = rng.choice(len(items), size=min(n_view_items, len(items)), replace=False)
-    manifest_cfg = (emb_model.manifest.get("training") or {}).get("config") or {}
-    views = (TrainConfig.from_dict(manifest_cfg, strict=False, where=f"{model_dir}/manifest.json").views
-             if manifest_cfg else TrainConfig().views)
+    views = checkpoint.views_config(emb_model.manifest, where=f"{model_dir}/manifest.json")
     r = random.Random(seed)
     v1 = emb_model.embed_encoded([make_view(encoded[i], views, r) for i in sample])
     v2 = emb_model.embed_encoded([make_view(encoded[i], views, r) for i in sample])
@@ -184,64 +184,6 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
 # ----------------------------------------------------------------------------------------------------------------
 # h before normalisation, the projection head, z
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def _embed_raw(emb_model, encoded, batch_size: int = 256, progress: bool = False) -> np.ndarray:
-    """EncodedItems -> float32 (N, h_dim): the tower's output before L2 normalisation (Embedder's batching)."""
-    import torch
-
-    from itemtower.data.dataset import collate_items
-
-    n = len(encoded)
-    out = np.zeros((n, emb_model.dim), dtype=np.float32)
-    order = sorted(range(n), key=lambda i: len(encoded[i].title) + sum(len(p) for ph in encoded[i].re for p in ph))
-    batches = range(0, n, batch_size)
-    if progress:
-        from tqdm import tqdm
-
-        batches = tqdm(batches, desc="embed", unit="batch")
-    tower = emb_model.tower.eval()
-    with torch.no_grad():
-        for s in batches:
-            idx = order[s: s + batch_size]
-            t_std, t_re = collate_items([encoded[i] for i in idx], emb_model.featurizer.max_text_tokens)
-            out[idx] = tower(t_std, t_re).numpy()
-    return out
-
-
-def _l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows to unit length, exactly as Embedder does (torch.nn.functional.normalize, eps 1e-12)."""
-    import torch
-
-    return torch.nn.functional.normalize(torch.from_numpy(np.ascontiguousarray(x)), dim=-1).numpy()
-
-
-def _load_head(model_dir: Path, manifest: dict[str, Any], h_dim: int):
-    """(ProjectionHead in eval mode, proj_dim, None), or (None, None, why) when resume.pt is missing or unusable."""
-    import torch
-
-    from itemtower.model import ProjectionHead
-
-    path = model_dir / "resume.pt"
-    if not path.exists():
-        return None, None, (f"{path} is missing (only training writes it; the exported model has no projection "
-                            "head), so only h is evaluated")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        head_state = state["head"]
-    except Exception as e:  # truncated file, not a dict, no "head"
-        return None, None, f"{path} has no loadable projection head ({type(e).__name__}: {str(e)[:200]})"
-    proj_dim = (manifest.get("model") or {}).get("proj_dim")
-    if proj_dim is None:  # older manifests: read it off the last layer
-        w = head_state.get("net.2.weight")
-        proj_dim = int(w.shape[0]) if w is not None else 128
-    head = ProjectionHead(h_dim, int(proj_dim))
-    try:
-        head.load_state_dict(head_state)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        return None, None, (f"{path}'s head does not match the model (h_dim {h_dim}, proj_dim {proj_dim}): "
-                            f"{str(e)[:200]}")
-    return head.eval(), int(proj_dim), None
 
 
 def _apply_head(head, raw: np.ndarray, batch_size: int = 4096) -> np.ndarray:
@@ -344,7 +286,8 @@ def _baselines(items: Sequence[dict], fields: list[str]) -> dict[str, Callable[[
 
 def _unk_rate(encoded) -> float:
     n_tok = sum(len(e.title) + sum(len(p) for ph in e.re for p in ph) for e in encoded)
-    n_unk = sum(sum(t == 1 for t in e.title) + sum(t == 1 for ph in e.re for p in ph for t in p) for e in encoded)
+    n_unk = sum(sum(t == TOKEN_UNK for t in e.title) + sum(t == TOKEN_UNK for ph in e.re for p in ph for t in p)
+                for e in encoded)
     return round(n_unk / max(1, n_tok), 5)
 
 

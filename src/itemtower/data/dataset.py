@@ -13,7 +13,8 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from itemtower.data.featurize import TYPE_TITLE, EncodedItem
+from itemtower.data.featurize import EncodedItem
+from itemtower.ids import TOKEN_PAD, TYPE_PAD, TYPE_TITLE, VALUE_PAD
 from itemtower.data.views import ViewConfig, make_view
 
 __all__ = ["SimCSERecSysDataset", "collate_items", "collate_views"]
@@ -61,7 +62,7 @@ def collate_items(batch: Sequence[EncodedItem], max_text_tokens: int = 128) -> t
     B = len(batch)
     F = len(batch[0].std) if B else 0
     M = max([len(v) for it in batch for v in it.std] + [1])
-    std_rows = [[vals + [0] * (M - len(vals)) for vals in it.std] for it in batch]
+    std_rows = [[vals + [VALUE_PAD] * (M - len(vals)) for vals in it.std] for it in batch]
     seqs: list[tuple[list[int], list[int]]] = []
     for it in batch:
         ids = list(it.title)
@@ -72,7 +73,7 @@ def collate_items(batch: Sequence[EncodedItem], max_text_tokens: int = 128) -> t
                 types.extend([2 + r] * len(p))
         seqs.append((ids[:max_text_tokens], types[:max_text_tokens]))
     T = max([len(s[0]) for s in seqs] + [1])
-    re_rows = [[ids + [0] * (T - len(ids)), types + [0] * (T - len(types))] for ids, types in seqs]
+    re_rows = [[ids + [TOKEN_PAD] * (T - len(ids)), types + [TYPE_PAD] * (T - len(types))] for ids, types in seqs]
     t_std = torch.tensor(std_rows, dtype=torch.long) if B and F else torch.zeros(B, F, M, dtype=torch.long)
     t_re = torch.tensor(re_rows, dtype=torch.long) if B else torch.zeros(0, 2, 1, dtype=torch.long)
     return t_std, t_re

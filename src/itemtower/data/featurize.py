@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from itemtower.ids import FIRST_VALUE, TOKEN_UNK, TYPE_PAD, TYPE_TITLE, VALUE_MASK, VALUE_PAD, VALUE_UNK
 from itemtower.schema import Schema
 from itemtower.text.pretokenize import PreTokenizer
 from itemtower.text.tokenizer import TextTokenizer
 
-__all__ = ["EncodedItem", "Featurizer", "VALUE_PAD", "VALUE_MASK", "VALUE_UNK", "TYPE_TITLE"]
+__all__ = ["EncodedItem", "Featurizer", "VALUE_PAD", "VALUE_MASK", "VALUE_UNK", "TYPE_PAD", "TYPE_TITLE"]
 
-VALUE_PAD, VALUE_MASK, VALUE_UNK = 0, 1, 2  # value ids; a missing field is all-PAD
-TYPE_PAD, TYPE_TITLE = 0, 1  # text segment types; RE field i is 2 + i
 
 
 @dataclass
@@ -57,7 +56,7 @@ class Featurizer:
 
     @property
     def n_values(self) -> int:
-        return len(self.values) + 3
+        return len(self.values) + FIRST_VALUE
 
     @staticmethod
     def _key(field_name: str, value: str) -> str:
@@ -78,7 +77,7 @@ class Featurizer:
 
         def add(k: str) -> None:
             if k not in keys:
-                keys[k] = len(keys) + 3
+                keys[k] = len(keys) + FIRST_VALUE
 
         for f, allowed in schema.std_fields.items():
             for v in allowed or ():
@@ -139,7 +138,7 @@ class Featurizer:
                     phrases = [phrases]
                 re_ids.append([ids[pos + j] for j in range(len(phrases))])
                 pos += len(phrases)
-            n_unk += sum(t == 1 for t in title) + sum(t == 1 for ph in re_ids for p in ph for t in p)
+            n_unk += sum(t == TOKEN_UNK for t in title) + sum(t == TOKEN_UNK for ph in re_ids for p in ph for t in p)
             out.append(EncodedItem(std=std, title=title, re=re_ids, n_unk=n_unk))
         return out
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from itemtower.ids import TOKEN_PAD, TYPE_PAD, TYPE_TITLE, VALUE_MASK, VALUE_PAD
 from itemtower.model.config import TowerConfig, TowerSizes
 
 __all__ = ["ItemTower", "SemanticBag", "SlicedNorm", "TowerBody"]
@@ -59,8 +60,8 @@ class TowerBody(nn.Module):
         D = cfg.d_model
         self.cfg, self.sizes = cfg, sizes
         self.field_emb = nn.Embedding(sizes.n_fields, D)
-        self.value_emb = nn.Embedding(sizes.n_values, D, padding_idx=0)
-        self.tok_emb = nn.Embedding(sizes.vocab_size, D, padding_idx=0)
+        self.value_emb = nn.Embedding(sizes.n_values, D, padding_idx=VALUE_PAD)
+        self.tok_emb = nn.Embedding(sizes.vocab_size, D, padding_idx=TOKEN_PAD)
         self.type_emb = nn.Embedding(sizes.n_types, D)
         self.pos_emb = nn.Embedding(sizes.max_len, D)
         self.null_kv = nn.Parameter(torch.zeros(1, 1, D))  # lets a query attend to "nothing"; no empty softmax
@@ -102,10 +103,10 @@ class TowerBody(nn.Module):
         T = ids.shape[1]
         # STD queries: field embedding + mean of the field's value embeddings (PAD rows are zero).
         val = self.value_emb(t_std)  # (B, F, M, D)
-        n_val = (t_std != 0).sum(-1, keepdim=True).clamp_min(1)  # (B, F, 1)
+        n_val = (t_std != VALUE_PAD).sum(-1, keepdim=True).clamp_min(1)  # (B, F, 1)
         q = self.field_emb.weight.unsqueeze(0) + val.sum(2) / n_val  # (B, F, D)
         q = self.drop(q)
-        pad = types == 0  # (B, T)
+        pad = types == TYPE_PAD  # (B, T)
         tok = self.embed_drop(self.tok_emb(ids))  # (B, T, D); one dropout mask for both paths (bernoulli is costly)
         parts = []
         if cfg.pool != "text":
@@ -127,7 +128,7 @@ class TowerBody(nn.Module):
             w_sum = w.sum(1, keepdim=True)
             if self.value_weight is not None:
                 # value ids 0 (PAD) and 1 (MASK, a masked view) carry nothing: weight 0 (data/featurize.py ids)
-                wv = F.softplus(self.value_weight(t_std).squeeze(-1)).masked_fill(t_std <= 1, 0.0)  # (B, F, M)
+                wv = F.softplus(self.value_weight(t_std).squeeze(-1)).masked_fill(t_std <= VALUE_MASK, 0.0)  # (B, F, M)
                 bag = bag + torch.einsum("bfm,bfmd->bd", wv, self.embed_drop(val))
                 w_sum = w_sum + wv.sum((1, 2)).unsqueeze(-1)
             bag = self.bag_drop(bag / w_sum.clamp_min(1e-6))
@@ -151,8 +152,8 @@ class SemanticBag(nn.Module):
     def __init__(self, cfg: TowerConfig, sizes: TowerSizes) -> None:
         super().__init__()
         S = cfg.sem_dim
-        self.tok_emb = nn.Embedding(sizes.vocab_size, S, padding_idx=0)
-        self.value_emb = nn.Embedding(sizes.n_values, S, padding_idx=0)
+        self.tok_emb = nn.Embedding(sizes.vocab_size, S, padding_idx=TOKEN_PAD)
+        self.value_emb = nn.Embedding(sizes.n_values, S, padding_idx=VALUE_PAD)
         self.tok_weight = nn.Embedding(sizes.vocab_size, 1)
         self.value_weight = nn.Embedding(sizes.n_values, 1)
         for emb in (self.tok_emb, self.value_emb):
@@ -162,10 +163,10 @@ class SemanticBag(nn.Module):
             nn.init.constant_(wt.weight, math.log(math.e - 1))  # softplus -> 1.0: a plain mean
 
     def forward(self, t_std: torch.Tensor, t_re: torch.Tensor) -> torch.Tensor:
-        """(B, F, M), (B, 2, T) -> (B, sem_dim). Reads title tokens (type 1) and STD values (ids > 1)."""
+        """(B, F, M), (B, 2, T) -> (B, sem_dim). Reads title tokens (type 1) and STD values (ids above VALUE_MASK)."""
         ids, types = t_re[:, 0], t_re[:, 1]
-        w = F.softplus(self.tok_weight(ids).squeeze(-1)).masked_fill(types != 1, 0.0)  # (B, T)
-        wv = F.softplus(self.value_weight(t_std).squeeze(-1)).masked_fill(t_std <= 1, 0.0)  # (B, F, M)
+        w = F.softplus(self.tok_weight(ids).squeeze(-1)).masked_fill(types != TYPE_TITLE, 0.0)  # (B, T)
+        wv = F.softplus(self.value_weight(t_std).squeeze(-1)).masked_fill(t_std <= VALUE_MASK, 0.0)  # (B, F, M)
         bag = (w.unsqueeze(-1) * self.tok_emb(ids)).sum(1) + torch.einsum("bfm,bfmd->bd", wv,
                                                                           self.value_emb(t_std))
         return bag / (w.sum(1) + wv.sum((1, 2))).unsqueeze(-1).clamp_min(1e-6)

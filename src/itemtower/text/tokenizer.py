@@ -13,12 +13,13 @@ from typing import Iterable, Sequence
 
 from tokenizers import Tokenizer, models, pre_tokenizers
 
+from itemtower.ids import TOKEN_MASK, TOKEN_PAD, TOKEN_UNK
 from itemtower.text.pretokenize import PreTokenizer
 
 __all__ = ["TextTokenizer", "PAD_ID", "UNK_ID", "MASK_ID"]
 
 SPECIALS = ["[PAD]", "[UNK]", "[MASK]"]
-PAD_ID, UNK_ID, MASK_ID = 0, 1, 2
+PAD_ID, UNK_ID, MASK_ID = TOKEN_PAD, TOKEN_UNK, TOKEN_MASK
 
 
 class TextTokenizer:

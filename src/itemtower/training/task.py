@@ -1,0 +1,114 @@
+"""TrainTask: what training adds around the served tower (torchrec's retrieval TrainTask, SimCSE's head): the
+projection head, NT-Xent on z, and the distillation term on the semantic slice. Exporting the tower can never
+carry the head along: the head lives here, not in ItemTower."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from itemtower.data.dataset import collate_items
+from itemtower.data.featurize import Featurizer
+from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, SimilarityDistillLoss, TowerSizes
+from itemtower.training.config import TrainConfig
+from itemtower.training.data import Teacher, TrainData
+
+__all__ = ["TrainTask", "new_tower", "tower_sizes"]
+
+
+def tower_sizes(featurizer: Featurizer) -> TowerSizes:
+    """The table sizes the fitted featurizer sets (at least one STD query, so a schema without STD fields works)."""
+    schema = featurizer.schema
+    return TowerSizes(n_fields=max(1, len(schema.std_fields)), n_values=featurizer.n_values,
+                      vocab_size=featurizer.tokenizer.vocab_size, n_types=2 + len(schema.re_fields),
+                      max_len=featurizer.max_text_tokens)
+
+
+def new_tower(cfg: TrainConfig, featurizer: Featurizer) -> ItemTower:
+    """A fresh tower, its slice at scale 1 (training's view; the export writes cfg.tower.sem_scale), its bags'
+    weights at log-IDF when cfg.idf_init."""
+    tower = ItemTower(replace(cfg.tower, sem_scale=1.0), tower_sizes(featurizer))
+    if cfg.idf_init and featurizer.n_docs:
+        _init_idf(tower, featurizer)
+    return tower
+
+
+def _init_idf(tower: ItemTower, featurizer: Featurizer) -> None:
+    """Start the bags' token and value weights at smoothed log-IDF (as sklearn's TfidfVectorizer)."""
+    def idf(df: list[int]) -> torch.Tensor:
+        return torch.log((1 + featurizer.n_docs) / (1 + torch.tensor(df, dtype=torch.float32))) + 1
+
+    tower.body.init_token_weights(idf(featurizer.token_df))
+    if featurizer.value_df:
+        tower.body.init_value_weights(idf(featurizer.value_df))
+
+
+class TrainTask(nn.Module):
+    """The tower under training, the projection head and the two losses.
+
+    Args:
+        tower: built by `new_tower` (before the teacher is loaded: the order of random draws is the run's).
+        teacher: e5's vectors for the distillation term, or None (off).
+    """
+
+    def __init__(self, tower: ItemTower, cfg: TrainConfig, teacher: Teacher | None = None) -> None:
+        super().__init__()
+        self.tower = tower
+        self.head = ProjectionHead(tower.cfg.h_dim, cfg.proj_dim)
+        self.contrastive = ContrastiveLoss(cfg.temperature)
+        self.distill = SimilarityDistillLoss(cfg.distill_student_t, cfg.distill_teacher_t)
+        self.teacher, self.cfg = teacher, cfg
+        self._d_rng = np.random.default_rng(cfg.seed + 2)  # which teacher items each step draws
+
+    def trainable(self) -> list[nn.Parameter]:
+        """The optimizer's parameters: the tower's, then the head's (the order resume.pt's optimizer state has)."""
+        return list(self.tower.parameters()) + list(self.head.parameters())
+
+    def z(self, t_std: torch.Tensor, t_re: torch.Tensor) -> torch.Tensor:
+        """(B, F, M), (B, 2, T) -> z (B, proj_dim): the head over h, what NT-Xent compares."""
+        return self.head(self.tower(t_std, t_re))
+
+    def contrastive_loss(self, batch) -> torch.Tensor:
+        """NT-Xent between the two views' z; items sharing a label are positives."""
+        (s1, r1), (s2, r2), y = batch
+        return self.contrastive(self.z(s1, r1), self.z(s2, r2), y)
+
+    def distill_loss(self, data: TrainData) -> torch.Tensor | None:
+        """A second, un-augmented batch of teacher items: the slice (or all of h without one) follows e5's
+        in-batch neighbourhoods. None without a teacher."""
+        if self.teacher is None:
+            return None
+        rows, vecs = self.teacher.rows, self.teacher.vectors
+        j = self._d_rng.choice(len(rows), size=min(self.cfg.distill_batch, len(rows)), replace=False)
+        ds, dr = collate_items([data.encoded[rows[k]] for k in j], data.featurizer.max_text_tokens)
+        student = self.tower.semantic(ds, dr) if self.tower.cfg.sem_dim else self.tower(ds, dr)
+        return self.distill(student, torch.from_numpy(vecs[j]))
+
+    def step_loss(self, batch, data: TrainData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(total, contrastive, distillation or None) of one training step."""
+        c_loss = self.contrastive_loss(batch)
+        d_loss = self.distill_loss(data)
+        total = c_loss if d_loss is None else c_loss + self.cfg.distill_weight * d_loss
+        return total, c_loss, d_loss
+
+    @torch.no_grad()
+    def val_loss(self, data: TrainData) -> float | None:
+        """Mean contrastive loss over the validation views, eval mode (fixed views, no dropout: comparable across
+        epochs). None without validation items."""
+        if not len(data.val_ds):
+            return None
+        self.eval()
+        losses = [float(self.contrastive_loss(batch)) for batch in data.val_loader()]
+        self.train()
+        return float(np.mean(losses))
+
+    def served_tower(self) -> ItemTower:
+        """The tower as it is served: the slice at cfg.tower.sem_scale (training sees it at 1), same weights."""
+        if not self.tower.cfg.sem_dim:
+            return self.tower
+        served = ItemTower(replace(self.tower.cfg, sem_scale=self.cfg.tower.sem_scale), self.tower.sizes)
+        served.load_state_dict(self.tower.state_dict())
+        return served
