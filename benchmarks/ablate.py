@@ -29,11 +29,11 @@ def main() -> None:
                     help="Myntra price point + variantName as features (--no-product-fields: the first adapter)")
     args = ap.parse_args()
 
-    from itemtower import metrics as M
-    from itemtower.adapters import myntra
+    from itemtower.evaluation import metrics as M
+    from itemtower.catalog.adapters import myntra
     from itemtower.artifacts import Embedder
-    from itemtower.data.views import ViewConfig
-    from itemtower.schema import infer_schema
+    from itemtower.features.views import ViewConfig
+    from itemtower.catalog.schema import infer_schema
     from itemtower.training import TrainConfig, train
 
     conv = myntra.convert(DATA / "myntra", product_fields=args.product_fields)

@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=12)
     args = ap.parse_args()
 
-    from itemtower import metrics as M
+    from itemtower.evaluation import metrics as M
     from itemtower.artifacts import Embedder
     from itemtower.catalog import read_catalog
 

@@ -43,7 +43,7 @@ MUSINSA_SAMPLE, SAMPLE_SEED = 20000, 0
 
 def load_catalog(name: str) -> tuple[list[dict], list | None, dict | None]:
     """(items, pairs, labels): items as the benchmark's models and baselines see them."""
-    from itemtower.adapters import musinsa, myntra
+    from itemtower.catalog.adapters import musinsa, myntra
 
     if name.startswith("myntra"):
         conv = myntra.convert(DATA / "myntra", product_fields=name == "myntra")
@@ -63,7 +63,7 @@ def scored_subset(name: str, items: list[dict], labels: dict | None):
 
 
 def score(emb: np.ndarray, items: list[dict], rows, fields, pairs, labels) -> dict:
-    from itemtower.evaluate import score_embeddings
+    from itemtower.evaluation.evaluate import score_embeddings
 
     sub = [items[i] for i in rows]
     if pairs:
@@ -77,8 +77,8 @@ def baselines(name: str, items, rows, fields, pairs, labels, out: Path) -> dict:
     path = out / f"baselines-{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    from itemtower import baselines as bl
-    from itemtower import text_encoders as te
+    from itemtower.evaluation import baselines as bl
+    from itemtower.encoders import text as te
 
     sub = [items[i] for i in rows]
     res = {"one-hot std": score(bl.onehot_embeddings(sub), items, rows, fields, pairs, labels),
@@ -100,7 +100,7 @@ def baselines(name: str, items, rows, fields, pairs, labels, out: Path) -> dict:
 
 def run_cell(name: str, preset: str, args, items, pairs, labels, rows, fields, labels_sub) -> dict:
     from itemtower.artifacts import Embedder
-    from itemtower.schema import infer_schema
+    from itemtower.catalog.schema import infer_schema
     from itemtower.training import TrainConfig, train
 
     cell = args.out / f"{name}-{preset}"

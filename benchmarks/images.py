@@ -45,7 +45,7 @@ FAMILY = {"Navy Blue": "Blue", "Turquoise Blue": "Blue", "Teal": "Blue", "Charco
 
 
 def load(limit_dir: Path = DATA) -> tuple[list[dict], list[tuple[str, str]]]:
-    from itemtower.adapters import myntra
+    from itemtower.catalog.adapters import myntra
 
     res = myntra.convert(limit_dir / "myntra", images_dir=limit_dir / "myntra_images" / "images")
     items = [it for it in res.items if it.get("image")]
@@ -84,8 +84,8 @@ def speed(items: list[dict], n: int) -> dict[str, float]:
 
 
 def retrieval(items: list[dict], fs, pairs) -> dict[str, dict]:
-    from itemtower import metrics as M
-    from itemtower.baselines import item_text, tfidf_embeddings
+    from itemtower.evaluation import metrics as M
+    from itemtower.evaluation.baselines import item_text, tfidf_embeddings
     from itemtower.images.match import centre
 
     assert fs.ids == [it["id"] for it in items], "every item here has a usable photo"

@@ -1,4 +1,4 @@
-"""What the JSON-safety check (itemtower.jsonsafe, issue 10) costs `read_catalog`: the same catalog read with the
+"""What the JSON-safety check (itemtower.catalog.jsonsafe, issue 10) costs `read_catalog`: the same catalog read with the
 check (parse hooks + text test, the walk only for suspect lines) and without it (plain json.loads, no walk),
 alternating, medians of N rounds.
 
@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import itemtower.catalog as catalog
+import itemtower.catalog.records as catalog
 from itemtower.catalog import write_catalog
-from itemtower.demo import generate
-from itemtower.schema import KFASHION
+from itemtower.catalog.demo import generate
+from itemtower.catalog.schema import KFASHION
 
 
 def main() -> None:

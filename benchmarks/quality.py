@@ -66,10 +66,10 @@ def main() -> None:
     ap.add_argument("--heldout-pairs", action="store_true", help="score only the held-out half's pairs")
     args = ap.parse_args()
 
-    from itemtower.adapters import musinsa, myntra
-    from itemtower.data.views import ViewConfig
-    from itemtower.evaluate import evaluate, format_table, save_report
-    from itemtower.schema import infer_schema
+    from itemtower.catalog.adapters import musinsa, myntra
+    from itemtower.features.views import ViewConfig
+    from itemtower.evaluation.evaluate import evaluate, format_table, save_report
+    from itemtower.catalog.schema import infer_schema
     from itemtower.training import TrainConfig, train
 
     src = DATA / args.catalog
@@ -88,7 +88,7 @@ def main() -> None:
         items, pairs = _split_groups(items, pairs, keep_groups=args.groups_half, seed=args.seed)
         use_groups = args.groups_half
     if args.reinforce:
-        from itemtower.text.reinforce import format_summary, reinforce
+        from itemtower.enrich.reinforce import format_summary, reinforce
 
         items, summary = reinforce(items)
         print(format_summary(summary))

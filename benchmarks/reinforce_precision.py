@@ -29,9 +29,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from itemtower.schema import KFASHION, Schema
-from itemtower.text.lexicon import load_lexicon
-from itemtower.text.reinforce import E5ValueMapper, encoder_available, reinforce
+from itemtower.catalog.schema import KFASHION, Schema
+from itemtower.features.lexicon import load_lexicon
+from itemtower.enrich.reinforce import E5ValueMapper, encoder_available, reinforce
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -85,7 +85,7 @@ class CachingPreTokenizer:
     descriptions once per threshold, and kiwi on long descriptions is most of the cost."""
 
     def __init__(self) -> None:
-        from itemtower.text.pretokenize import PreTokenizer
+        from itemtower.features.pretokenize import PreTokenizer
 
         self.inner, self.cache = PreTokenizer(), {}
 
@@ -101,7 +101,7 @@ class CachingPreTokenizer:
 
 
 def myntra(lexicon, encoder, sample: int = 0, pretokenizer=None) -> dict:
-    from itemtower.adapters.myntra import convert
+    from itemtower.catalog.adapters.myntra import convert
 
     items = convert(DATA / "myntra").items
     if sample and sample < len(items):
@@ -145,7 +145,7 @@ def myntra(lexicon, encoder, sample: int = 0, pretokenizer=None) -> dict:
 
 
 def musinsa(lexicon, encoder, n_sample: int = 50, seed: int = 0) -> dict:
-    from itemtower.adapters.musinsa import convert
+    from itemtower.catalog.adapters.musinsa import convert
 
     items = convert(DATA / "musinsa").items
     t0 = time.perf_counter()

@@ -71,7 +71,7 @@ def _fake_teacher() -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from fakes import fake_e5_encoder
 
-    for name in ("itemtower.train", "itemtower.training.task", "itemtower.training.loop", "itemtower.training.data"):
+    for name in ("itemtower.train", "itemtower.training.data"):  # before issue 11, after
         try:
             mod = importlib.import_module(name)
         except ImportError:
@@ -82,27 +82,34 @@ def _fake_teacher() -> None:
 
 def load_items(args) -> list[dict]:
     if args.myntra:
-        from itemtower.adapters import myntra
+        try:
+            from itemtower.catalog.adapters import myntra
+        except ImportError:  # before issue 11
+            from itemtower.adapters import myntra
 
         conv = myntra.convert(DATA / "myntra")
         items = sorted(conv.items, key=lambda it: it["id"])
         return random.Random(0).sample(items, min(args.myntra, len(items)))
-    from itemtower.demo import generate
+    try:
+        from itemtower.catalog.demo import generate
+    except ImportError:  # before issue 11
+        from itemtower.demo import generate
 
     return generate(args.demo, 0)
 
 
 def _embed(model_dir: Path, items: list[dict]) -> np.ndarray:
-    try:
-        from itemtower.artifacts import Embedder
-    except ImportError:
-        from itemtower.model.artifacts import Embedder
+    from itemtower.artifacts import Embedder  # the same import in both layouts
+
     return Embedder.load(model_dir).embed(items)
 
 
 def run(args) -> None:
     from itemtower.catalog import read_catalog, write_catalog
-    from itemtower.schema import infer_schema
+    try:
+        from itemtower.catalog.schema import infer_schema
+    except ImportError:  # before issue 11
+        from itemtower.schema import infer_schema
 
     if args.fake_teacher:
         _fake_teacher()

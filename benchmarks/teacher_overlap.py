@@ -30,10 +30,10 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "cache")
     args = ap.parse_args()
 
-    from itemtower import text_encoders as te
-    from itemtower.adapters import musinsa
+    from itemtower.encoders import text as te
+    from itemtower.catalog.adapters import musinsa
     from itemtower.artifacts import Embedder
-    from itemtower.evaluate import score_embeddings
+    from itemtower.evaluation.evaluate import score_embeddings
     from itemtower.training import split_rows, teacher_rows
 
     items = musinsa.convert(DATA / "musinsa").items

@@ -53,7 +53,7 @@ TEXT_NAMES = {"title": "title", "all": "all text"}
 
 def _encoder(name: str, progress: bool) -> tuple[Callable[[list[str]], np.ndarray], int]:
     """(fn, chunk size for the cache) per encoder; chunks are smaller for the slow e5 so a resume loses little."""
-    from itemtower import text_encoders as te
+    from itemtower.encoders import text as te
 
     if name == "minilm":
         return (lambda xs: te.encode_minilm(xs, batch_size=64, progress=progress)), 2048
@@ -63,7 +63,7 @@ def _encoder(name: str, progress: bool) -> tuple[Callable[[list[str]], np.ndarra
 
 
 def _texts(items: list[dict], kind: str) -> list[str]:
-    from itemtower.baselines import item_text
+    from itemtower.evaluation.baselines import item_text
 
     if kind == "title":
         return [str(it.get("title") or "") for it in items]
@@ -165,10 +165,10 @@ def main() -> None:
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from itemtower import baselines as bl
-    from itemtower import text_encoders as te
-    from itemtower.adapters import musinsa, myntra
-    from itemtower.evaluate import score_embeddings
+    from itemtower.evaluation import baselines as bl
+    from itemtower.encoders import text as te
+    from itemtower.catalog.adapters import musinsa, myntra
+    from itemtower.evaluation.evaluate import score_embeddings
 
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     kinds = [k.strip() for k in args.texts.split(",") if k.strip()]
@@ -271,9 +271,9 @@ def main() -> None:
 
 def _partial(args, all_items: list[dict], all_pairs, kinds: list[str], encoders: list[str], fields: list[str],
              hidden: dict[str, list]) -> None:
-    from itemtower import baselines as bl
-    from itemtower import text_encoders as te
-    from itemtower.evaluate import score_embeddings
+    from itemtower.evaluation import baselines as bl
+    from itemtower.encoders import text as te
+    from itemtower.evaluation.evaluate import score_embeddings
 
     enc = args.partial
     for kind in kinds:

@@ -46,7 +46,7 @@ class HashEmbedder:
     """Bag of hashed title words, L2-normalised: microseconds per item, so the log's cost shows."""
 
     def __init__(self, dim: int = DIM) -> None:
-        from itemtower.schema import KFASHION
+        from itemtower.catalog.schema import KFASHION
 
         self.dim, self.schema = dim, KFASHION
         self.manifest = {"format": "hash", "dim": dim, "serves": "h"}
@@ -246,7 +246,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "write_load.json")
     args = ap.parse_args()
-    from itemtower.demo import generate
+    from itemtower.catalog.demo import generate
 
     items = [{k: v for k, v in it.items() if k != "id"} for it in generate(max(args.n, args.batch), seed=0)]
     work = Path(tempfile.mkdtemp(prefix="write_load-"))

@@ -7,7 +7,7 @@ import random
 import pytest
 from fakes import fake_e5_encoder
 
-from itemtower.schema import KFASHION
+from itemtower.catalog.schema import KFASHION
 
 WORDS = ("와이드 데님 팬츠 오버핏 쿨링 반팔 티셔츠 셔츠 니트 가디건 린넨 후드 "
          "classic slim wool cotton linen wide crop hoodie").split()

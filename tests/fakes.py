@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from itemtower.schema import Schema
+from itemtower.catalog.schema import Schema
 
 # A small K-Fashion-like schema: closed vocabularies (unknown values are warnings) and one open field.
 SMALL_SCHEMA = Schema(

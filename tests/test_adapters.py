@@ -1,4 +1,4 @@
-"""Adapters for the Myntra and Musinsa catalogs (itemtower.adapters), on tiny fixtures in the real formats,
+"""Adapters for the Myntra and Musinsa catalogs (itemtower.catalog.adapters), on tiny fixtures in the real formats,
 plus slow tests on the real data in ../shared/data when it is there."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from itemtower.adapters import ConvertResult, get_adapter, pairs_path_for
-from itemtower.adapters import musinsa, myntra
-from itemtower.adapters.musinsa import parse_count
+from itemtower.catalog.adapters import ConvertResult, get_adapter, pairs_path_for
+from itemtower.catalog.adapters import musinsa, myntra
+from itemtower.catalog.adapters.musinsa import parse_count
 from itemtower.catalog import check_item, read_catalog, read_pairs
 
 REAL_DATA = Path(__file__).parents[2] / "shared" / "data"

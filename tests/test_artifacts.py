@@ -11,7 +11,7 @@ def test_round_trip_embeddings_match(tiny_model):
     """Reloading pth1 + pth2 gives the same embeddings as the tower that was exported."""
     model_dir, items = tiny_model
     tower, feat, _ = load_tower(model_dir)
-    from itemtower.data.dataset import collate_items
+    from itemtower.features.dataset import collate_items
 
     with torch.no_grad():
         h = torch.nn.functional.normalize(tower(*collate_items(feat.encode(items[:8]))), dim=-1)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from itemtower.artifacts import PTH2, Embedder, ModelLoadError, load_weights
 from itemtower.catalog import check_item, read_catalog
 from itemtower.cli import app as cli
-from itemtower.jsonsafe import json_problems
+from itemtower.catalog.jsonsafe import json_problems
 from itemtower.serve.app import create_app
 from itemtower.serve.settings import Settings
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from fakes import SMALL_SCHEMA, FakeEmbedder, catalog
 from itemtower.index import FaissIndex
-from itemtower.jsonsafe import MAX_DEPTH
+from itemtower.catalog.jsonsafe import MAX_DEPTH
 from itemtower.serve.app import create_app
 from itemtower.serve.schemas import ProblemOut
 from itemtower.serve.settings import Settings

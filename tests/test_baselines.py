@@ -1,17 +1,17 @@
-"""Tests for itemtower.baselines: texts, random, one-hot and TF-IDF embeddings."""
+"""Tests for itemtower.evaluation.baselines: texts, random, one-hot and TF-IDF embeddings."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from itemtower.baselines import (
+from itemtower.evaluation.baselines import (
     item_text,
     onehot_embeddings,
     random_embeddings,
     tfidf_embeddings,
     tfidf_words_embeddings,
 )
-from itemtower.metrics import top_k
+from itemtower.evaluation.metrics import top_k
 
 ITEM = {
     "id": "1",
@@ -89,7 +89,7 @@ def test_tfidf_words_keeps_hangul_single_syllables_and_splits_codes():
     """The word tokenizer keeps one-syllable Hangul words and splits underscore codes into tokens."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from itemtower.baselines import WORD_TOKEN_PATTERN
+    from itemtower.evaluation.baselines import WORD_TOKEN_PATTERN
 
     vec = TfidfVectorizer(token_pattern=WORD_TOKEN_PATTERN)
     vec.fit(["오버 핏 셔츠 01outer_02jacket"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from itemtower.model import ItemTower, SimilarityDistillLoss, TowerConfig, TowerSizes
-from itemtower.schema import KFASHION
+from itemtower.catalog.schema import KFASHION
 from itemtower.training import TrainConfig, train
 
 TINY = dict(batch_size=32, min_frequency=1, vocab_size=300, progress=False)

@@ -18,7 +18,7 @@ from itemtower.catalog import (
     write_catalog,
     write_pairs,
 )
-from itemtower.schema import KFASHION
+from itemtower.catalog.schema import KFASHION
 
 GOOD = {"id": "a1", "title": "오버핏 반팔 티셔츠 BLACK", "std": {"category": "02top_02t-shirt", "color": "Black"},
         "re": {"color": ["black"]}}

@@ -2,9 +2,9 @@ import random
 
 import torch
 
-from itemtower.data import Featurizer, SimCSERecSysDataset, ViewConfig, collate_items, collate_views, make_view
-from itemtower.data.featurize import VALUE_MASK, VALUE_UNK
-from itemtower.schema import KFASHION
+from itemtower.features import Featurizer, SimCSERecSysDataset, ViewConfig, collate_items, collate_views, make_view
+from itemtower.features.featurize import VALUE_MASK, VALUE_UNK
+from itemtower.catalog.schema import KFASHION
 
 
 def _feat(items):
@@ -88,8 +88,8 @@ def test_collate_shapes_and_types(tiny_items):
 
 def test_mutual_information_groups_correlated_fields():
     """Fields that determine each other get high mutual information and end up in one masking group."""
-    from itemtower.data.featurize import EncodedItem
-    from itemtower.data.masking import correlated_groups, field_mutual_information
+    from itemtower.features.featurize import EncodedItem
+    from itemtower.features.masking import correlated_groups, field_mutual_information
 
     rng = random.Random(0)
     enc = []
@@ -103,7 +103,7 @@ def test_mutual_information_groups_correlated_fields():
 
 def test_correlated_masking_masks_the_whole_group():
     """With corr_mask_p=1 the seed field and its group are all masked, and nothing else."""
-    from itemtower.data.featurize import EncodedItem
+    from itemtower.features.featurize import EncodedItem
 
     item = EncodedItem(std=[[5], [6], [7]], title=[3], re=[])
     cfg = ViewConfig(std_mask_p=0, re_drop_p=0, token_drop_p=0, corr_mask_p=1.0)
@@ -113,9 +113,9 @@ def test_correlated_masking_masks_the_whole_group():
 
 
 def _swap_setup():
-    from itemtower.data.featurize import EncodedItem
-    from itemtower.data.synonyms import build_swap_table
-    from itemtower.text import TextTokenizer
+    from itemtower.features.featurize import EncodedItem
+    from itemtower.features.synonyms import build_swap_table
+    from itemtower.features import TextTokenizer
 
     tok = TextTokenizer.fit(["와이드 팬츠 블랙", "wide pants black", "slim shirt white"], vocab_size=500, min_frequency=1)
     table = build_swap_table(tok)

@@ -1,4 +1,4 @@
-"""The synthetic K-Fashion demo catalog (itemtower.demo)."""
+"""The synthetic K-Fashion demo catalog (itemtower.catalog.demo)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 import pytest
 
 from itemtower.catalog import check_item
-from itemtower.demo import generate
-from itemtower.schema import KFASHION
+from itemtower.catalog.demo import generate
+from itemtower.catalog.schema import KFASHION
 
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 

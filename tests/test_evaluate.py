@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from itemtower import report as R
-from itemtower.evaluate import EvalReport, evaluate, probe_table, save_report
+from itemtower.evaluation import report as R
+from itemtower.evaluation.evaluate import EvalReport, evaluate, probe_table, save_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -164,7 +164,7 @@ def test_hidden_labels_are_scored_as_consistency():
     """An answer key passed as `labels` is scored as consistency@10 without being an STD field of the items."""
     import numpy as np
 
-    from itemtower.evaluate import score_embeddings
+    from itemtower.evaluation.evaluate import score_embeddings
 
     emb = np.repeat(np.eye(3, dtype=np.float32), 4, axis=0)  # three tight clusters of four items
     items = [{"id": str(i), "std": {}} for i in range(12)]

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
-from itemtower.adapters import myntra
+from itemtower.catalog.adapters import myntra
 from itemtower.catalog import check_item, normalize_item, read_catalog, write_catalog
 from itemtower.cli import app
 from itemtower.images.check import image_problems

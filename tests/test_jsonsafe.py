@@ -1,4 +1,4 @@
-"""itemtower.jsonsafe: the one check of "can JSON (and UTF-8) hold this?" shared by the service and the catalog."""
+"""itemtower.catalog.jsonsafe: the one check of "can JSON (and UTF-8) hold this?" shared by the service and the catalog."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from itemtower.jsonsafe import MAX_DEPTH, json_problems, safe_value
+from itemtower.catalog.jsonsafe import MAX_DEPTH, json_problems, safe_value
 
 
 def _nest(depth: int) -> list:

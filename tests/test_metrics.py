@@ -1,4 +1,4 @@
-"""Tests for itemtower.metrics on tiny arrays whose answers can be worked out by hand."""
+"""Tests for itemtower.evaluation.metrics on tiny arrays whose answers can be worked out by hand."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from itemtower.metrics import (
+from itemtower.evaluation.metrics import (
     alignment_uniformity,
     attribute_consistency,
     linear_probe,

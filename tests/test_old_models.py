@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from itemtower.catalog import read_catalog
-from itemtower.schema import infer_schema
+from itemtower.catalog.schema import infer_schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODEL, CATALOG = FIXTURES / "model_v0", FIXTURES / "model_v0_catalog.jsonl"
@@ -73,7 +73,7 @@ def test_evaluate_reads_an_old_manifest_with_a_removed_knob(tmp_path):
     warning, not an error, and the views come from that config (old manifests have no "views" entry)."""
     import pytest
 
-    from itemtower.evaluate import evaluate
+    from itemtower.evaluation.evaluate import evaluate
 
     d = tmp_path / "m"
     shutil.copytree(MODEL, d)
@@ -86,7 +86,7 @@ def test_evaluate_reads_an_old_manifest_with_a_removed_knob(tmp_path):
     with pytest.warns(UserWarning, match="a_removed_knob"):
         rep = evaluate(d, items, with_baselines=False, log=lambda s: None, n_view_items=50)
     assert rep["n_items"] == len(items) and rep["z"]["available"] is False  # no resume.pt in the fixture
-    from itemtower import checkpoint
+    from itemtower.artifacts import checkpoint
 
     with pytest.warns(UserWarning):
         assert checkpoint.views_config(manifest).re_drop_p == 0.9

@@ -8,9 +8,9 @@ from importlib import resources
 
 import pytest
 
-from itemtower.schema import KFASHION, Schema
-from itemtower.text.lexicon import load_lexicon, match
-from itemtower.text.reinforce import format_summary, reinforce
+from itemtower.catalog.schema import KFASHION, Schema
+from itemtower.features.lexicon import load_lexicon, match
+from itemtower.enrich.reinforce import format_summary, reinforce
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +183,7 @@ def test_e5_mapper_threshold_and_margin_apply_at_call_time():
     """Scores are cached per phrase; threshold and margin are applied on each call, so a sweep embeds once."""
     import numpy as np
 
-    from itemtower.text.reinforce import E5ValueMapper
+    from itemtower.enrich.reinforce import E5ValueMapper
 
     schema = Schema("t", {"color": ("Black", "White")}, ())
     v = {"color: Black": np.array([1.0, 0.0, 0.0]), "color: White": np.array([0.0, 1.0, 0.0]),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import make_items
 
-from itemtower.schema import FieldDecision, Schema, format_decisions, infer_schema, parse_number
+from itemtower.catalog.schema import FieldDecision, Schema, format_decisions, infer_schema, parse_number
 
 
 def _catalog(n: int = 200, seed: int = 0) -> list[dict]:
@@ -91,7 +91,7 @@ def test_parse_number():
 
 
 def test_the_demo_catalog_keeps_every_field():
-    from itemtower.demo import generate
+    from itemtower.catalog.demo import generate
 
     items = generate(600, 0)
     sch = infer_schema(items)
@@ -106,7 +106,7 @@ REAL_MYNTRA = Path(__file__).parents[2] / "shared" / "data" / "myntra"
 @pytest.mark.skipif(not REAL_MYNTRA.is_dir(), reason="needs ../shared/data/myntra")
 def test_myntra_keeps_its_fields_price_point_included():
     """The price point is a number as text, but a shared one (541 values over 21,395 styles): a category."""
-    from itemtower.adapters import myntra
+    from itemtower.catalog.adapters import myntra
 
     sch = infer_schema(myntra.convert(REAL_MYNTRA).items)
     assert [d.field for d in sch.decisions if d.action == "dropped"] == []

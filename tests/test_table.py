@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from itemtower.adapters import table
-from itemtower.adapters.table import bucket_label, load_map, parse_map
-from itemtower.adapters.table_suggest import suggest_map
+from itemtower.catalog.adapters import table
+from itemtower.catalog.adapters.table import bucket_label, load_map, parse_map
+from itemtower.catalog.adapters.table_suggest import suggest_map
 from itemtower.catalog import read_catalog
 from itemtower.cli import app
 

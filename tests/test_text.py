@@ -1,5 +1,5 @@
-from itemtower.text import PreTokenizer, TextTokenizer
-from itemtower.text.tokenizer import UNK_ID
+from itemtower.features import PreTokenizer, TextTokenizer
+from itemtower.features.tokenizer import UNK_ID
 
 
 def test_pretokenizer_keeps_fashion_words_and_sizes_whole():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from itemtower import text_encoders as te
+from itemtower.encoders import text as te
 
 TEXTS = ["black cotton t-shirt", "black t-shirt in cotton", "blue denim jeans"]
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from itemtower.model import TowerConfig
-from itemtower.schema import KFASHION
+from itemtower.catalog.schema import KFASHION
 from itemtower.training import TrainConfig, train
 from itemtower.training.data import labels_of as _labels
 from itemtower.training.loop import lr_factor as _lr_factor
@@ -62,7 +62,7 @@ def test_resume_with_a_changed_catalog_keeps_the_token_ids_meaning(tmp_path, tin
     """Resume encodes the catalog with the saved featurizer, not a refitted one: the restored embeddings keep the
     tokens they were learned for, and words new to the catalog are UNK (a refit would renumber every token)."""
     from itemtower.artifacts import Embedder
-    from itemtower.data.featurize import Featurizer
+    from itemtower.features.featurize import Featurizer
 
     base = dict(out=str(tmp_path), batch_size=32, tower=TowerConfig(d_model=16, n_heads=2), min_frequency=1,
                 vocab_size=300, progress=False, patience=10, distill_items=0)

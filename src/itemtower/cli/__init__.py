@@ -29,7 +29,7 @@ def _read(catalog: Path, schema: Optional[Path] = None):
 
 def _load_schema(path: Path):
     """Schema.load, with a missing, unreadable or malformed --schema file as one `error:` line."""
-    from itemtower.schema import Schema
+    from itemtower.catalog.schema import Schema
 
     if path.is_dir():
         _fail(f"--schema {path} is a directory; it takes a schema JSON file (a model's schema.json, say)")
@@ -61,7 +61,7 @@ def generate(n: int = typer.Option(3000, help="number of items"), seed: int = ty
              out: Path = typer.Option(..., help="output JSONL")) -> None:
     """Write the built-in demo catalog (K-Fashion schema, Korean and English titles, variant groups)."""
     from itemtower.catalog import write_catalog
-    from itemtower.demo import generate as gen
+    from itemtower.catalog.demo import generate as gen
 
     out.parent.mkdir(parents=True, exist_ok=True)
     items = gen(n, seed)
@@ -106,7 +106,7 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
     if not report.items:
         _fail(f"{catalog}: no usable items" + (" (the file is empty)" if not report.n_lines else ""), code=1)
     if schema is None:  # what `train` would infer: which fields it keeps and which it leaves out, and why
-        from itemtower.schema import infer_schema
+        from itemtower.catalog.schema import infer_schema
 
         _echo_decisions(infer_schema(report.items))
     raise typer.Exit(1 if report.n_errors else 0)
@@ -115,7 +115,7 @@ def validate(catalog: Path = typer.Option(...), schema: Optional[Path] = typer.O
 def train(ctx: typer.Context, **values) -> None:
     """Train the item tower; writes OUT/tower_body.pth (pth1), OUT/tower_norm.pth (pth2) and OUT/manifest.json."""
     from itemtower.artifacts import ModelLoadError
-    from itemtower.schema import infer_schema
+    from itemtower.catalog.schema import infer_schema
     from itemtower.training import train as run_training
 
     cfg = config_from_options(ctx, values, _fail)
@@ -150,9 +150,9 @@ def reinforce(catalog: Path = typer.Option(..., help="input catalog JSONL"),
     """Fill RE phrases and missing STD values from titles and descriptions (fashion lexicon + kiwipiepy).
     Every added value is also listed under re_inferred / std_inferred; given values are never changed."""
     from itemtower.catalog import write_catalog
-    from itemtower.schema import KFASHION
-    from itemtower.text.reinforce import E5ValueMapper, encoder_available, format_summary
-    from itemtower.text.reinforce import reinforce as run_reinforce
+    from itemtower.catalog.schema import KFASHION
+    from itemtower.enrich.reinforce import E5ValueMapper, encoder_available, format_summary
+    from itemtower.enrich.reinforce import reinforce as run_reinforce
 
     if limit is not None and limit < 1:
         _fail("--limit must be at least 1")
@@ -213,8 +213,8 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
              plots: bool = typer.Option(True, help="loss curve and embedding map in the report (with --out)")) -> None:
     """Retrieval quality of the served tower (h) and of baselines on the same items."""
     from itemtower.catalog import read_pairs
-    from itemtower.evaluate import evaluate as run_eval
-    from itemtower.evaluate import format_table, save_report
+    from itemtower.evaluation.evaluate import evaluate as run_eval
+    from itemtower.evaluation.evaluate import format_table, save_report
 
     from itemtower.artifacts import ModelLoadError, ModelNotFoundError
 
@@ -274,7 +274,7 @@ def explain(model: Path = typer.Option(...), id: str = typer.Option(..., "--id",
             catalog: Optional[Path] = typer.Option(None, help="catalog holding the item (default: MODEL/index)"),
             top: int = typer.Option(5, help="tokens shown per STD field")) -> None:
     """Which title and RE tokens each STD query of the tower attended to most, for one item."""
-    from itemtower.explain import explain_item
+    from itemtower.artifacts.explain import explain_item
 
     emb_model = _load_model(model)
     item = None

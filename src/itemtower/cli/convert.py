@@ -37,7 +37,7 @@ def convert_myntra(src: Path = typer.Option(..., help="folder with myntra_appare
                                                          "for the styles that have one")
                    ) -> None:
     """Myntra apparel -> JSONL; colour-variant pairs -> OUT.pairs.tsv (the evaluation answer key)."""
-    from itemtower.adapters import myntra
+    from itemtower.catalog.adapters import myntra
 
     if not src.is_dir():
         _fail(f"source folder not found: {src}")
@@ -51,7 +51,7 @@ def convert_myntra(src: Path = typer.Option(..., help="folder with myntra_appare
 def convert_musinsa(src: Path = typer.Option(..., help="folder with summary_*.csv"),
                     out: Path = typer.Option(...)) -> None:
     """Musinsa listing CSVs (Korean titles) -> JSONL."""
-    from itemtower.adapters import musinsa
+    from itemtower.catalog.adapters import musinsa
 
     if not src.is_dir():
         _fail(f"source folder not found: {src}")
@@ -67,7 +67,7 @@ def convert_table(src: Path = typer.Option(..., help="the shop's table: .csv, .t
                   limit: int = typer.Option(20, help="problems to print")) -> None:
     """A shop's own table -> JSONL through a column map: id, title, std, re, image, group columns, separators,
     renames, number buckets. Without a map, --suggest-map proposes one. Bad rows are named by line and column."""
-    from itemtower.adapters import table, table_suggest
+    from itemtower.catalog.adapters import table, table_suggest
 
     if (map_file is None) == (suggest is None):
         _fail("give --map MAP.toml (convert) or --suggest-map MAP.toml (propose a map), not both or neither")

@@ -9,7 +9,7 @@ For every matched item (`match.find_matches`: near-duplicate photos, usually the
   inferred) vote on the other fields: a skirt that looks like a dress borrows no neckline from it;
 - the colour field (a std field whose name contains "colo", e.g. color, base_colour), if missing, is set to the
   photo's garment colour (`colour.dominant_colour`), never taken from matches: colour variants differ in colour.
-Like text reinforcement (`itemtower.text.reinforce`), nothing given is ever overwritten or removed; every added
+Like text reinforcement (`itemtower.enrich.reinforce`), nothing given is ever overwritten or removed; every added
 value is listed under `std_inferred[field]`, and `inferred_audit` gets one record per value with `"from": "image"`
 and its evidence (matched ids and agreement, or the colour's pixel share), so a reviewer can see and undo it.
 """

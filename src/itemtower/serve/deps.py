@@ -16,7 +16,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from itemtower.index import VectorIndex
-from itemtower.schema import Schema
+from itemtower.catalog.schema import Schema
 from itemtower.serve.settings import Settings
 from itemtower.serve.validation import ApiError
 

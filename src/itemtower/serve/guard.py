@@ -3,7 +3,7 @@
 Python's JSON parser (which FastAPI uses) accepts `NaN`, `Infinity`, `1e999` (-> inf) and lone surrogates
 (`"\\ud800"`), and pydantic passes them on in extra keys. Stored, such an item fails every answer, snapshot and log
 line that meets it. `JsonBodyGuard` is an ASGI middleware in front of every route: a JSON body holding such a value
-is one 422 naming its field (itemtower.jsonsafe decides; catalog.check_item uses the same check for catalog files).
+is one 422 naming its field (itemtower.catalog.jsonsafe decides; catalog.check_item uses the same check for catalog files).
 
 A middleware rather than an app-wide FastAPI dependency: a GET costs it one comparison (a dependency is resolved
 on every request, reads included), and only JSON bodies are read, parsed once here and once more by FastAPI when
@@ -18,7 +18,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-from itemtower.jsonsafe import json_problems
+from itemtower.catalog.jsonsafe import json_problems
 from itemtower.serve.schemas import ProblemOut
 from itemtower.serve.validation import ApiError, summary
 

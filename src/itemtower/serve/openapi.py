@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from fastapi import FastAPI
 
-from itemtower.schema import Schema
+from itemtower.catalog.schema import Schema
 from itemtower.serve.schemas import NONBLANK
 
 __all__ = ["conform_openapi"]

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from itemtower.jsonsafe import safe_value
+from itemtower.catalog.jsonsafe import safe_value
 
 __all__ = [
     "ItemIn",
@@ -70,7 +70,7 @@ _GROUP = "id of a product family (colour/size variants)"
 
 class ItemIn(BaseModel):
     """An item as a client sends it. Keys other than these are kept and returned, never fed to the model; they must
-    be JSON (no NaN or Infinity, no lone surrogates, at most 32 levels deep: itemtower.jsonsafe)."""
+    be JSON (no NaN or Infinity, no lone surrogates, at most 32 levels deep: itemtower.catalog.jsonsafe)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_ITEM_EXAMPLE]})
 

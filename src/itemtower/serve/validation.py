@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 from itemtower.catalog import check_item, normalize_item
-from itemtower.schema import Schema
+from itemtower.catalog.schema import Schema
 from itemtower.serve.schemas import ItemIn, ProblemOut
 
 __all__ = ["ApiError", "check_items", "check_filters", "check_k", "filters_from_query", "problems_from_pydantic"]

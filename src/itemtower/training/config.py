@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from itemtower.data.views import ViewConfig
+from itemtower.features.views import ViewConfig
 from itemtower.knobs import from_mapping, knob
 from itemtower.model import TowerConfig
 

@@ -11,12 +11,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from itemtower.data.dataset import SimCSERecSysDataset, collate_views
-from itemtower.data.featurize import EncodedItem, Featurizer
-from itemtower.data.masking import correlated_groups, field_mutual_information
-from itemtower.data.synonyms import build_swap_table
-from itemtower.schema import Schema
-from itemtower.text_encoders import e5_encoder
+from itemtower.features.dataset import SimCSERecSysDataset, collate_views
+from itemtower.features.featurize import EncodedItem, Featurizer
+from itemtower.features.masking import correlated_groups, field_mutual_information
+from itemtower.features.synonyms import build_swap_table
+from itemtower.catalog.schema import Schema
+from itemtower.encoders.text import e5_encoder
 from itemtower.training.config import TrainConfig
 
 __all__ = ["TrainData", "Teacher", "build_data", "featurize", "load_teacher", "split_rows", "teacher_rows"]

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from itemtower.catalog import read_catalog
-from itemtower.schema import Schema, infer_schema
-from itemtower import checkpoint
+from itemtower.catalog.schema import Schema, infer_schema
+from itemtower.artifacts import checkpoint
 from itemtower.training.config import TrainConfig
 from itemtower.training.data import TrainData, build_data, featurize, load_teacher
 from itemtower.training.task import TrainTask, new_tower

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from itemtower.data.dataset import collate_items
-from itemtower.data.featurize import Featurizer
+from itemtower.features.dataset import collate_items
+from itemtower.features.featurize import Featurizer
 from itemtower.model import ContrastiveLoss, ItemTower, ProjectionHead, SimilarityDistillLoss, TowerSizes
 from itemtower.training.config import TrainConfig
 from itemtower.training.data import Teacher, TrainData

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from itemtower.text.tokenizer import TextTokenizer
+from itemtower.features.tokenizer import TextTokenizer
 
 __all__ = ["SwapTable", "build_swap_table"]
 
@@ -28,7 +28,7 @@ class SwapTable:
 
 def build_swap_table(tokenizer: TextTokenizer, lexicon=None) -> SwapTable:
     """Group the lexicon's single-token forms by (STD field, value); every member is a synonym of the others."""
-    from itemtower.text.lexicon import load_lexicon
+    from itemtower.features.lexicon import load_lexicon
 
     lex = lexicon or load_lexicon()
     vocab = tokenizer.tok.get_vocab()

@@ -13,9 +13,9 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
-from itemtower.data.featurize import EncodedItem
+from itemtower.features.featurize import EncodedItem
 from itemtower.ids import TOKEN_PAD, TYPE_PAD, TYPE_TITLE, VALUE_PAD
-from itemtower.data.views import ViewConfig, make_view
+from itemtower.features.views import ViewConfig, make_view
 
 __all__ = ["SimCSERecSysDataset", "collate_items", "collate_views"]
 

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from itemtower.schema import KFASHION, Schema
+from itemtower.catalog.schema import KFASHION, Schema
 
 __all__ = ["Sense", "Lexicon", "load_lexicon", "match", "DEFAULT_LEXICON", "RE_PRIORITY"]
 
@@ -87,7 +87,7 @@ def load_lexicon(path: str | Path | None = None, pretokenizer=None) -> Lexicon:
     if not isinstance(data, dict) or not data.get("version"):
         raise ValueError(f"{source}: a lexicon is a JSON object with a 'version' and 'fields'")
     if pretokenizer is None:
-        from itemtower.text.pretokenize import PreTokenizer
+        from itemtower.features.pretokenize import PreTokenizer
 
         pretokenizer = PreTokenizer()
 

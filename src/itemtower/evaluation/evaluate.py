@@ -13,10 +13,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from itemtower import baselines as bl
-from itemtower import metrics as M
+from itemtower.evaluation import baselines as bl
+from itemtower.evaluation import metrics as M
 from itemtower.ids import TOKEN_UNK
-from itemtower.report import format_table
+from itemtower.evaluation.report import format_table
 from itemtower.vectors import l2_normalize
 
 __all__ = ["evaluate", "EvalReport", "score_embeddings", "format_table", "probe_table", "save_report"]
@@ -108,9 +108,9 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
          "linear_probe": {field: {"h": acc, "z": acc or None, "majority": rate, "n_classes": c, "n_test": n}},
          "linear_probe_info": {...}, "z": {"available": bool, ...}, "notes": [...], "seconds": {step: s}, ...}
     """
-    from itemtower import checkpoint
+    from itemtower.artifacts import checkpoint
     from itemtower.artifacts import Embedder
-    from itemtower.data.views import make_view
+    from itemtower.features.views import make_view
 
     seconds: dict[str, float] = {}
     emb_model = Embedder.load(model_dir)
@@ -299,6 +299,6 @@ def save_report(report: dict[str, Any], out_dir: str | Path, model_dir: str | Pa
     `embeddings` may be an array [N, D] or `EvalReport.embeddings` (its "h" is mapped). Extra keyword arguments go
     to `report.write_report` (map_method, max_map_items, tsne_budget_s, seed, log).
     """
-    from itemtower.report import write_report
+    from itemtower.evaluation.report import write_report
 
     return write_report(report, out_dir, model_dir, items, embeddings, color_field, **kwargs)

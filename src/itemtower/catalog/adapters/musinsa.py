@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from itemtower.adapters import ConvertResult
+from itemtower.catalog.adapters import ConvertResult
 from itemtower.catalog import ERROR, WARNING, Problem
 
 __all__ = ["convert", "parse_count"]

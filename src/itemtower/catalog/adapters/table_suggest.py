@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from itemtower.adapters.table import DEFAULT_MISSING
-from itemtower.adapters.table_read import cell_text, read_table
+from itemtower.catalog.adapters.table import DEFAULT_MISSING
+from itemtower.catalog.adapters.table_read import cell_text, read_table
 from itemtower.catalog import Problem
-from itemtower.schema import parse_number
+from itemtower.catalog.schema import parse_number
 
 __all__ = ["ColumnProfile", "Suggestion", "profile_columns", "suggest", "format_map", "suggest_map"]
 

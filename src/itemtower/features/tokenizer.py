@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from itemtower.ids import TOKEN_MASK, TOKEN_PAD, TOKEN_UNK
-from itemtower.text.pretokenize import PreTokenizer
+from itemtower.features.pretokenize import PreTokenizer
 
 __all__ = ["TextTokenizer", "PAD_ID", "UNK_ID", "MASK_ID"]
 

@@ -24,8 +24,8 @@ import time
 from collections import Counter
 from typing import Any, Callable, Iterable, Sequence
 
-from itemtower.schema import KFASHION, Schema
-from itemtower.text.lexicon import RE_PRIORITY, Lexicon, load_lexicon, match
+from itemtower.catalog.schema import KFASHION, Schema
+from itemtower.features.lexicon import RE_PRIORITY, Lexicon, load_lexicon, match
 
 __all__ = ["reinforce", "format_summary", "E5ValueMapper", "encoder_available", "category_spec_of"]
 
@@ -277,7 +277,7 @@ def reinforce(
     """
     t0 = time.perf_counter()
     if pretokenizer is None:
-        from itemtower.text.pretokenize import PreTokenizer
+        from itemtower.features.pretokenize import PreTokenizer
 
         pretokenizer = PreTokenizer()
     lex = lexicon if lexicon is not None else load_lexicon(pretokenizer=pretokenizer)

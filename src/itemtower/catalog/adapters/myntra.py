@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from itemtower.adapters import ConvertResult
+from itemtower.catalog.adapters import ConvertResult
 from itemtower.catalog import WARNING, Problem
 
 __all__ = ["convert", "TOP_FIELDS", "ATTRIBUTE_KEYS"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from itemtower.data.dataset import collate_items
+from itemtower.features.dataset import collate_items
 from itemtower.ids import TYPE_PAD, TYPE_TITLE
 
 __all__ = ["explain_item"]

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from itemtower.ids import FIRST_VALUE, TOKEN_UNK, TYPE_PAD, TYPE_TITLE, VALUE_MASK, VALUE_PAD, VALUE_UNK
-from itemtower.schema import Schema
-from itemtower.text.pretokenize import PreTokenizer
-from itemtower.text.tokenizer import TextTokenizer
+from itemtower.catalog.schema import Schema
+from itemtower.features.pretokenize import PreTokenizer
+from itemtower.features.tokenizer import TextTokenizer
 
 __all__ = ["EncodedItem", "Featurizer", "VALUE_PAD", "VALUE_MASK", "VALUE_UNK", "TYPE_PAD", "TYPE_TITLE"]
 

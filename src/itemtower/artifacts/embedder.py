@@ -8,10 +8,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from itemtower.checkpoint import (MANIFEST, PTH1, PTH2, ModelLoadError, ModelNotFoundError, atomic_save,
+from itemtower.artifacts.checkpoint import (MANIFEST, PTH1, PTH2, ModelLoadError, ModelNotFoundError, atomic_save,
                                   load_tower, load_weights, save_model)
-from itemtower.data.dataset import collate_items
-from itemtower.data.featurize import EncodedItem, Featurizer
+from itemtower.features.dataset import collate_items
+from itemtower.features.featurize import EncodedItem, Featurizer
 from itemtower.model import ItemTower
 from itemtower.vectors import l2_normalize
 
@@ -66,6 +66,6 @@ class Embedder:
     def explain(self, item: dict[str, Any], top: int = 5) -> dict[str, Any]:
         """Per STD field, the title/RE tokens its cross-attention query weighted most (explain.explain_item);
         the capability the service's explain route checks for (serve/deps.Explainer)."""
-        from itemtower.explain import explain_item
+        from itemtower.artifacts.explain import explain_item
 
         return explain_item(self, item, top=top)

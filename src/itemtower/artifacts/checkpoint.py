@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from itemtower import __version__
-from itemtower.data.featurize import Featurizer
+from itemtower.features.featurize import Featurizer
 from itemtower.model import ItemTower, TowerConfig, TowerSizes
 
 __all__ = ["ModelLoadError", "ModelNotFoundError", "atomic_save", "load_tower", "load_weights", "save_model",
@@ -230,7 +230,7 @@ def training_config(manifest: dict[str, Any], where: str = "manifest"):
 def views_config(manifest: dict[str, Any], where: str = "manifest"):
     """The ViewConfig a model was trained with: manifest["views"] (since issue 11), else the training config's
     (older models), else the defaults."""
-    from itemtower.data.views import ViewConfig
+    from itemtower.features.views import ViewConfig
     from itemtower.knobs import from_mapping
 
     if isinstance(manifest.get("views"), dict):

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from itemtower.jsonsafe import json_problems
-from itemtower.jsonsafe import parse_line as _parse_line  # a module global: benchmarks/json_check.py swaps it
-from itemtower.problems import ERROR, WARNING, CatalogError, Problem, _allowed_text, _short
-from itemtower.schema import Schema
+from itemtower.catalog.jsonsafe import json_problems
+from itemtower.catalog.jsonsafe import parse_line as _parse_line  # a module global: benchmarks/json_check.py swaps it
+from itemtower.catalog.problems import ERROR, WARNING, CatalogError, Problem, _allowed_text, _short
+from itemtower.catalog.schema import Schema
 
 __all__ = [
     "Problem",

@@ -16,7 +16,7 @@ from itemtower.catalog import Problem, write_catalog, write_pairs
 __all__ = ["ConvertResult", "ADAPTERS", "get_adapter", "pairs_path_for"]
 
 # name -> module; resolved lazily so importing the package does not import every adapter
-ADAPTERS = {"myntra": "itemtower.adapters.myntra", "musinsa": "itemtower.adapters.musinsa"}
+ADAPTERS = {"myntra": "itemtower.catalog.adapters.myntra", "musinsa": "itemtower.catalog.adapters.musinsa"}
 
 
 def pairs_path_for(out_path: str | Path) -> Path:

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from itemtower.data.featurize import VALUE_MASK, EncodedItem
+from itemtower.features.featurize import VALUE_MASK, EncodedItem
 
 __all__ = ["ViewConfig", "make_view"]
 

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from itemtower.adapters import ConvertResult
-from itemtower.adapters.table_read import cell_text, read_table, table_format
+from itemtower.catalog.adapters import ConvertResult
+from itemtower.catalog.adapters.table_read import cell_text, read_table, table_format
 from itemtower.catalog import ERROR, WARNING, CatalogReport, Problem
-from itemtower.schema import parse_number
+from itemtower.catalog.schema import parse_number
 
 __all__ = ["FieldSpec", "TableMap", "TableResult", "load_map", "parse_map", "convert", "bucket_label",
            "DEFAULT_MISSING"]

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 
-from itemtower.data.featurize import EncodedItem
+from itemtower.features.featurize import EncodedItem
 
 __all__ = ["field_mutual_information", "correlated_groups"]
 
