@@ -54,10 +54,12 @@ def drop(index) -> None:
 
 @contextlib.contextmanager
 def lite_server_process(data_dir: Path, timeout: float = 30.0) -> Iterator[str]:
-    """`milvus-lite server` as a child process on a free port; yields its URI once it answers, kills it after."""
+    """`milvus-lite server` as a child process on a free port (as README "Scaling out" runs it); yields its URI
+    once it answers, kills it after."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir),
-                             "--host", "127.0.0.1", "--port", str(port)],
+                             "--host", "127.0.0.1", "--port", str(port),
+                             "--max-workers", "1"],  # one request at a time: milvus-lite's safe way for several writers
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
     try:
         wait_for_port(port, timeout, proc)
