@@ -31,7 +31,8 @@ from pathlib import Path
 
 from itemtower.catalog.schema import KFASHION, Schema
 from itemtower.features.lexicon import load_lexicon
-from itemtower.enrich.reinforce import E5ValueMapper, encoder_available, reinforce
+from itemtower.enrich.e5_values import E5ValueMapper, encoder_available
+from itemtower.enrich.reinforce import reinforce
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from itemtower.evaluation import plots
 from itemtower.evaluation import report as R
 from itemtower.evaluation.evaluate import EvalReport, evaluate, probe_table, save_report
 
@@ -137,8 +138,8 @@ def test_unknown_color_field_fails_before_writing(evaluated, tmp_path):
 def test_map_falls_back_to_pca_when_tsne_is_over_budget(evaluated, tmp_path, monkeypatch):
     """When the pilot run predicts t-SNE over the time budget, the map is a 2-D PCA and the caption says so."""
     rep, _, items = evaluated
-    monkeypatch.setattr(R, "TSNE_PILOT", 50)
-    info = R.map_plot(rep.embeddings["h"], items, "category", tmp_path / "m.png", tsne_budget_s=1e-6)
+    monkeypatch.setattr(plots, "TSNE_PILOT", 50)
+    info = plots.map_plot(rep.embeddings["h"], items, "category", tmp_path / "m.png", tsne_budget_s=1e-6)
     assert info["method"] == "PCA" and "budget" in info["caption"]
     assert _is_png(tmp_path / "m.png")
 
@@ -156,8 +157,8 @@ def test_epoch_ends_are_recovered_from_epoch_means_with_a_short_last_epoch():
     """Epochs of 4 steps and a last one cut to 2 are found from the per-epoch mean losses."""
     loss = [5, 4, 3, 2, 2, 2, 1, 1, 1, 0.5]
     means = [np.mean(loss[0:4]), np.mean(loss[4:8]), np.mean(loss[8:10])]
-    assert R._epoch_end_steps(loss, means) == [4.0, 8.0, 10.0]
-    assert R._epoch_end_steps(loss, [None, None]) == [5.0, 10.0]
+    assert plots._epoch_end_steps(loss, means) == [4.0, 8.0, 10.0]
+    assert plots._epoch_end_steps(loss, [None, None]) == [5.0, 10.0]
 
 
 def test_hidden_labels_are_scored_as_consistency():

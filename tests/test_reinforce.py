@@ -183,7 +183,7 @@ def test_e5_mapper_threshold_and_margin_apply_at_call_time():
     """Scores are cached per phrase; threshold and margin are applied on each call, so a sweep embeds once."""
     import numpy as np
 
-    from itemtower.enrich.reinforce import E5ValueMapper
+    from itemtower.enrich.e5_values import E5ValueMapper
 
     schema = Schema("t", {"color": ("Black", "White")}, ())
     v = {"color: Black": np.array([1.0, 0.0, 0.0]), "color: White": np.array([0.0, 1.0, 0.0]),

@@ -164,7 +164,42 @@ def _product(rng: random.Random) -> dict[str, Any]:
     noun_ko = nouns_ko[noun_i]
     noun_en = nouns_en[noun_i]  # the lists are aligned: the English noun translates the Korean one
 
-    # Fibre: one main fibre from the season; denim is cotton; 30% get a second fibre (often spandex for stretch).
+    fibres = _fibres(rng, noun_ko, season)
+    isfleece, elasticity, transparency = _fabric(rng, category, season, fibres)
+    std: dict[str, Any] = {
+        "category": category,
+        "season": season,
+        "fiber_composition": fibres if len(fibres) > 1 else fibres[0],  # multi-valued sometimes, as in real data
+        "elasticity": elasticity,
+        "transparency": transparency,
+        "isfleece": isfleece,
+        "gender": _pick(rng, ["male", "female", "both"], gender_w),
+        "category_specification": spec,
+    }
+    fibres = _kind_fields(rng, std, spec, noun_ko, fibres)
+    words = _title_words(rng, std, noun_ko, fibres)
+    fit_ko, fit_en = rng.choice(_FIT_KO), rng.choice(_FIT_EN)
+
+    brand_title, brand = rng.choice(_BRANDS)
+    return {
+        "std": std,
+        "brand": brand,
+        "brand_title": brand_title,
+        "language": _pick(rng, ["ko", "mixed", "en"], [60, 25, 15]),
+        "prefix": rng.choice(_PREFIXES_KO) if rng.random() < 0.2 else "",
+        "code": f"{rng.choice('ABCDGKMPSTX')}{rng.choice('ABCDGKMPSTX')}{rng.randrange(100, 999)}" if rng.random() < 0.35 else "",
+        "words": words[:3],
+        "fit_ko": fit_ko,
+        "fit_en": fit_en,
+        "noun_ko": noun_ko,
+        "noun_en": noun_en,
+        "price": rng.randrange(p_lo // 100, p_hi // 100) * 100,
+        "colour_style": rng.randrange(4),  # how this shop writes colours in titles; shared by the variants
+    }
+
+
+def _fibres(rng: random.Random, noun_ko: str, season: str) -> list[str]:
+    """One main fibre from the season (denim is cotton); 30% get a second fibre (often spandex for stretch)."""
     if "데님" in noun_ko:
         fibres = ["Cotton"]
     else:
@@ -174,7 +209,11 @@ def _product(rng: random.Random) -> dict[str, Any]:
         second = _pick(rng, ["Polyurethane", "Polyester", "Nylon", "Cotton", "Wool"], [4, 3, 1, 1, 1])
         if second not in fibres and not (second == "Wool" and season == "summer"):
             fibres.append(second)
+    return fibres
 
+
+def _fabric(rng: random.Random, category: str, season: str, fibres: list[str]) -> tuple[str, str, str]:
+    """(isfleece, elasticity, transparency), consistent with the season and the fibres."""
     fleece_p = {"winter": 0.45, "spring&fall": 0.1, "summer": 0.0}[season]
     isfleece = "fleece_contain" if rng.random() < fleece_p else "fleece_none"
     if "Polyurethane" in fibres:
@@ -186,17 +225,13 @@ def _product(rng: random.Random) -> dict[str, Any]:
     sheer_p = 0.35 if season == "summer" and category in ("02top_01blouse", "02top_04shirt", "03-1onepiece(dress)") else 0.05
     transparency = _pick(rng, ["contain little", "contain"], [8, 2]) if rng.random() < sheer_p else _pick(
         rng, ["none", "none at all"], [7, 3])
+    return isfleece, elasticity, transparency
 
-    std: dict[str, Any] = {
-        "category": category,
-        "season": season,
-        "fiber_composition": fibres if len(fibres) > 1 else fibres[0],  # multi-valued sometimes, as in real data
-        "elasticity": elasticity,
-        "transparency": transparency,
-        "isfleece": isfleece,
-        "gender": _pick(rng, ["male", "female", "both"], gender_w),
-        "category_specification": spec,
-    }
+
+def _kind_fields(rng: random.Random, std: dict[str, Any], spec: str, noun_ko: str, fibres: list[str]) -> list[str]:
+    """The fields of the product's kind (top, pants, skirt) into `std`, the noun's own facts winning; returns the
+    fibres (linen nouns are hemp)."""
+    category, season = std["category"], std["season"]
     if spec in ("outer", "top", "onepiece"):
         std.update(_top_fields(rng, category, season))
         # the noun must not contradict the attributes ("반팔 티셔츠" has short sleeves, "린넨 셔츠" is linen)
@@ -216,8 +251,12 @@ def _product(rng: random.Random) -> dict[str, Any]:
     if "린넨" in noun_ko:
         fibres = ["Hemp"] + [f for f in fibres[1:] if f != "Hemp"]
         std["fiber_composition"] = fibres if len(fibres) > 1 else fibres[0]
+    return fibres
 
-    # Title words that say something true about the attributes (so titles carry signal, like real ones do).
+
+def _title_words(rng: random.Random, std: dict[str, Any], noun_ko: str, fibres: list[str]) -> list:
+    """Title words that say something true about the attributes (so titles carry signal, like real ones do)."""
+    season, isfleece = std["season"], std["isfleece"]
     words: list[tuple[str, str, str]] = []  # (ko, en, re phrase)
     if "pant.silhouette" in std:
         words.append(_SILHOUETTE_WORDS[std["pant.silhouette"]])
@@ -237,24 +276,7 @@ def _product(rng: random.Random) -> dict[str, Any]:
         words.append((ko, en, phrase))
     words = [w for w in words if w[0] not in noun_ko]  # no "반팔 반팔 티셔츠"
     rng.shuffle(words)
-    fit_ko, fit_en = rng.choice(_FIT_KO), rng.choice(_FIT_EN)
-
-    brand_title, brand = rng.choice(_BRANDS)
-    return {
-        "std": std,
-        "brand": brand,
-        "brand_title": brand_title,
-        "language": _pick(rng, ["ko", "mixed", "en"], [60, 25, 15]),
-        "prefix": rng.choice(_PREFIXES_KO) if rng.random() < 0.2 else "",
-        "code": f"{rng.choice('ABCDGKMPSTX')}{rng.choice('ABCDGKMPSTX')}{rng.randrange(100, 999)}" if rng.random() < 0.35 else "",
-        "words": words[:3],
-        "fit_ko": fit_ko,
-        "fit_en": fit_en,
-        "noun_ko": noun_ko,
-        "noun_en": noun_en,
-        "price": rng.randrange(p_lo // 100, p_hi // 100) * 100,
-        "colour_style": rng.randrange(4),  # how this shop writes colours in titles; shared by the variants
-    }
+    return words
 
 
 def _title(prod: dict[str, Any], colour: tuple[str, str, str]) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["ERROR", "WARNING", "Problem", "CatalogError"]
+__all__ = ["ERROR", "WARNING", "Problem", "CatalogError", "ProblemCounts"]
 
 ERROR = "error"
 WARNING = "warning"
@@ -97,3 +97,17 @@ class CatalogError(ValueError):
         if len(shown) > _MAX_PROBLEMS_IN_ERROR:
             lines.append(f"... and {len(shown) - _MAX_PROBLEMS_IN_ERROR} more")
         super().__init__(head + ":\n  " + "\n  ".join(lines))
+
+
+class ProblemCounts:
+    """`n_errors` / `n_warnings` of a result that holds `problems` (a catalog read, an adapter's conversion)."""
+
+    problems: list[Problem]
+
+    @property
+    def n_errors(self) -> int:
+        return sum(1 for p in self.problems if p.is_error)
+
+    @property
+    def n_warnings(self) -> int:
+        return sum(1 for p in self.problems if not p.is_error)

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from itemtower.catalog.jsonsafe import json_problems
 from itemtower.catalog.jsonsafe import parse_line as _parse_line  # a module global: benchmarks/json_check.py swaps it
-from itemtower.catalog.problems import ERROR, WARNING, CatalogError, Problem, _allowed_text, _short
+from itemtower.catalog.problems import ERROR, WARNING, CatalogError, Problem, ProblemCounts, _allowed_text, _short
 from itemtower.catalog.schema import Schema
 
 __all__ = [
@@ -155,10 +155,7 @@ class _Checker:
         return problems
 
     def _check_std(self, std: Any, present: bool, add) -> None:
-        if not present or std is None:
-            return
-        if not isinstance(std, dict):
-            add("std", std, f"std must be an object (field -> value), not {type(std).__name__}")
+        if not _is_object(std, present, "std", "field -> value", add):
             return
         allowed_by_field = self.std_allowed
         for name, vals in std.items():
@@ -180,10 +177,7 @@ class _Checker:
                         WARNING)
 
     def _check_re(self, re_: Any, present: bool, add) -> None:
-        if not present or re_ is None:
-            return
-        if not isinstance(re_, dict):
-            add("re", re_, f"re must be an object (field -> list of phrases), not {type(re_).__name__}")
+        if not _is_object(re_, present, "re", "field -> list of phrases", add):
             return
         for name, vals in re_.items():
             values = _string_values(vals)
@@ -203,6 +197,17 @@ class _Checker:
             add(fname, vals, "empty string value")
         else:
             add(fname, vals, type_message)
+
+
+def _is_object(value: Any, present: bool, name: str, shape: str, add) -> bool:
+    """Whether std / re holds fields to check: absent or null is fine (False, nothing to check), anything but
+    an object is an error (False)."""
+    if not present or value is None:
+        return False
+    if not isinstance(value, dict):
+        add(name, value, f"{name} must be an object ({shape}), not {type(value).__name__}")
+        return False
+    return True
 
 
 def _string_values(vals: Any) -> tuple[str, ...] | None:
@@ -241,21 +246,13 @@ def check_item(obj: Any, schema: Schema | None, partial: bool = False) -> list[P
 
 
 @dataclass
-class CatalogReport:
+class CatalogReport(ProblemCounts):
     """The result of reading a catalog: the usable (normalized) items and every problem found."""
 
     items: list[dict[str, Any]]
     problems: list[Problem] = field(default_factory=list)
     n_lines: int = 0
     source: str | None = None
-
-    @property
-    def n_errors(self) -> int:
-        return sum(1 for p in self.problems if p.is_error)
-
-    @property
-    def n_warnings(self) -> int:
-        return sum(1 for p in self.problems if not p.is_error)
 
     @property
     def n_skipped(self) -> int:
@@ -351,12 +348,17 @@ def read_catalog(path: str | Path, schema: Schema | None = None, strict: bool = 
 
 def write_catalog(path: str | Path, items: Iterable[dict[str, Any]]) -> int:
     """Write items as JSON Lines (UTF-8, Korean kept readable); returns the number written."""
+    return _write_lines(path, (json.dumps(it, ensure_ascii=False) for it in items))
+
+
+def _write_lines(path: str | Path, lines: Iterable[str]) -> int:
+    """Each string and a newline to a UTF-8 file (its folder made); returns the number of lines written."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with p.open("w", encoding="utf-8", newline="\n") as fh:
-        for it in items:
-            fh.write(json.dumps(it, ensure_ascii=False))
+        for line in lines:
+            fh.write(line)
             fh.write("\n")
             n += 1
     return n
@@ -387,14 +389,11 @@ def read_pairs(path: str | Path) -> list[tuple[str, str]]:
 
 def write_pairs(path: str | Path, pairs: Iterable[tuple[Any, Any]]) -> int:
     """Write pairs as `id_a<TAB>id_b` lines; returns the number written."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with p.open("w", encoding="utf-8", newline="\n") as fh:
+    def lines():
         for a, b in pairs:
             a, b = str(a), str(b)
             if any(c in s for s in (a, b) for c in "\t\r\n"):
                 raise ValueError(f"an id in a pair contains a tab or newline: {(a, b)!r}")
-            fh.write(f"{a}\t{b}\n")
-            n += 1
-    return n
+            yield f"{a}\t{b}"
+
+    return _write_lines(path, lines())

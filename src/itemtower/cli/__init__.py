@@ -151,7 +151,8 @@ def reinforce(catalog: Path = typer.Option(..., help="input catalog JSONL"),
     Every added value is also listed under re_inferred / std_inferred; given values are never changed."""
     from itemtower.catalog import write_catalog
     from itemtower.catalog.schema import KFASHION
-    from itemtower.enrich.reinforce import E5ValueMapper, encoder_available, format_summary
+    from itemtower.enrich.e5_values import E5ValueMapper, encoder_available
+    from itemtower.enrich.reinforce import format_summary
     from itemtower.enrich.reinforce import reinforce as run_reinforce
 
     if limit is not None and limit < 1:

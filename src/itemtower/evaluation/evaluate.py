@@ -108,9 +108,7 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
          "linear_probe": {field: {"h": acc, "z": acc or None, "majority": rate, "n_classes": c, "n_test": n}},
          "linear_probe_info": {...}, "z": {"available": bool, ...}, "notes": [...], "seconds": {step: s}, ...}
     """
-    from itemtower.artifacts import checkpoint
     from itemtower.artifacts import Embedder
-    from itemtower.features.views import make_view
 
     seconds: dict[str, float] = {}
     emb_model = Embedder.load(model_dir)
@@ -131,19 +129,9 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     report["methods"]["itemtower (h)"] = score_embeddings(emb, items, fields, pairs, labels)
     report["unk_rate"] = _unk_rate(encoded)
 
-    head, proj_dim, note = checkpoint.load_head(model_dir, emb_model.dim)
-    if head is not None:
-        t = time.perf_counter()
-        z = l2_normalize(_apply_head(head, raw))
+    t = time.perf_counter()
+    if _score_z(report, Path(model_dir), raw, emb_model.dim, fields, pairs, labels, log):
         seconds["z"] = round(time.perf_counter() - t, 2)
-        report.embeddings["z"] = z
-        report["z"] = {"available": True, "proj_dim": proj_dim, "source": "resume.pt",
-                       "definition": "L2-normalised head(h before L2 normalisation), as in the training loss"}
-        report["methods"]["itemtower (z)"] = score_embeddings(z, items, fields, pairs, labels)
-    else:
-        report["z"] = {"available": False, "reason": note}
-        report["notes"].append(f"z (projection head output) skipped: {note}")
-        log(f"z skipped: {note}")
     del raw
 
     t = time.perf_counter()
@@ -153,32 +141,59 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     seconds["probe"] = round(time.perf_counter() - t, 2)
     log(f"linear probes on {len(report['linear_probe'])} field(s) in {seconds['probe']:.1f}s")
 
-    # Other-view retrieval: two augmented views (training augmentations, no dropout) of a sample of items.
+    t = time.perf_counter()
+    _other_view(report, emb_model, encoded, n_view_items, seed, where=f"{model_dir}/manifest.json")
+    seconds["other_view"] = round(time.perf_counter() - t, 2)
+
+    if with_baselines:
+        t = time.perf_counter()
+        # One-hot uses every STD field of the schema, not only the fields scored for consistency.
+        std_fields = [f for f in emb_model.schema.std_fields if any(f in (it.get("std") or {}) for it in items)]
+        for name, make in _baselines(items, std_fields).items():
+            t_b = time.perf_counter()
+            e = make()
+            log(f"baseline {name}: built in {time.perf_counter() - t_b:.1f}s")
+            report["methods"][name] = score_embeddings(e, items, fields, pairs, labels)
+        seconds["baselines"] = round(time.perf_counter() - t, 2)
+    report["seconds"] = seconds
+    return report
+
+
+def _score_z(report: EvalReport, model_dir: Path, raw: np.ndarray, h_dim: int, fields, pairs, labels,
+             log: Callable[[str], None]) -> bool:
+    """z = L2(head(h before L2)) from the run's resume.pt, scored like h; or a note why not. True when scored."""
+    from itemtower.artifacts import checkpoint
+
+    head, proj_dim, note = checkpoint.load_head(model_dir, h_dim)
+    if head is None:
+        report["z"] = {"available": False, "reason": note}
+        report["notes"].append(f"z (projection head output) skipped: {note}")
+        log(f"z skipped: {note}")
+        return False
+    z = l2_normalize(_apply_head(head, raw))
+    report.embeddings["z"] = z
+    report["z"] = {"available": True, "proj_dim": proj_dim, "source": "resume.pt",
+                   "definition": "L2-normalised head(h before L2 normalisation), as in the training loss"}
+    report["methods"]["itemtower (z)"] = score_embeddings(z, report.evaluated_items, fields, pairs, labels)
+    return True
+
+
+def _other_view(report: EvalReport, emb_model, encoded, n_view_items: int, seed: int, where: str) -> None:
+    """Other-view retrieval and alignment/uniformity: two augmented views (the model's training augmentations,
+    no dropout) of a seeded sample of items."""
     import random
 
-    t = time.perf_counter()
+    from itemtower.artifacts import checkpoint
+    from itemtower.features.views import make_view
+
     rng = np.random.default_rng(seed)
-    sample = rng.choice(len(items), size=min(n_view_items, len(items)), replace=False)
-    views = checkpoint.views_config(emb_model.manifest, where=f"{model_dir}/manifest.json")
+    sample = rng.choice(len(encoded), size=min(n_view_items, len(encoded)), replace=False)
+    views = checkpoint.views_config(emb_model.manifest, where=where)
     r = random.Random(seed)
     v1 = emb_model.embed_encoded([make_view(encoded[i], views, r) for i in sample])
     v2 = emb_model.embed_encoded([make_view(encoded[i], views, r) for i in sample])
     report["other_view"] = M.other_view_recall(v1, v2, ks=(1, 10))
     report["alignment_uniformity"] = M.alignment_uniformity(v1, v2)
-    seconds["other_view"] = round(time.perf_counter() - t, 2)
-
-    if with_baselines:
-        t0 = time.perf_counter()
-        # One-hot uses every STD field of the schema, not only the fields scored for consistency.
-        std_fields = [f for f in emb_model.schema.std_fields if any(f in (it.get("std") or {}) for it in items)]
-        for name, make in _baselines(items, std_fields).items():
-            t = time.perf_counter()
-            e = make()
-            log(f"baseline {name}: built in {time.perf_counter() - t:.1f}s")
-            report["methods"][name] = score_embeddings(e, items, fields, pairs, labels)
-        seconds["baselines"] = round(time.perf_counter() - t0, 2)
-    report["seconds"] = seconds
-    return report
 
 
 # ----------------------------------------------------------------------------------------------------------------

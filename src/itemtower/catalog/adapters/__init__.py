@@ -7,16 +7,38 @@ row becomes a `Problem` in the result and the rest is converted. No torch here.
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from itemtower.catalog import Problem, write_catalog, write_pairs
+from itemtower.catalog.problems import ProblemCounts
 
-__all__ = ["ConvertResult", "ADAPTERS", "get_adapter", "pairs_path_for"]
+__all__ = ["ConvertResult", "ADAPTERS", "get_adapter", "jsonl_objects", "pairs_path_for"]
 
 # name -> module; resolved lazily so importing the package does not import every adapter
 ADAPTERS = {"myntra": "itemtower.catalog.adapters.myntra", "musinsa": "itemtower.catalog.adapters.musinsa"}
+
+
+def jsonl_objects(path: Path, problems: list[Problem], bad_json: str,
+                  not_object: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every line of a JSON Lines file that is a JSON object; the others become error
+    Problems with the adapter's wording (`bad_json` formats {error}). Blank lines are skipped."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                problems.append(Problem(lineno, None, "record", raw.decode("utf-8", "replace").strip(),
+                                        bad_json.format(error=e)))
+                continue
+            if not isinstance(obj, dict):
+                problems.append(Problem(lineno, None, "record", obj, not_object))
+                continue
+            yield lineno, obj
 
 
 def pairs_path_for(out_path: str | Path) -> Path:
@@ -26,20 +48,12 @@ def pairs_path_for(out_path: str | Path) -> Path:
 
 
 @dataclass
-class ConvertResult:
+class ConvertResult(ProblemCounts):
     """Items (normalized form), relevance pairs (may be empty) and every problem met while converting."""
 
     items: list[dict[str, Any]]
     pairs: list[tuple[str, str]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def n_errors(self) -> int:
-        return sum(1 for p in self.problems if p.is_error)
-
-    @property
-    def n_warnings(self) -> int:
-        return sum(1 for p in self.problems if not p.is_error)
 
     def summary(self) -> str:
         return (

@@ -21,12 +21,11 @@ Photos: with `images_dir`, `image` = the absolute path of `<images_dir>/<id>.jpg
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from itemtower.catalog.adapters import ConvertResult
+from itemtower.catalog.adapters import ConvertResult, jsonl_objects
 from itemtower.catalog import WARNING, Problem
 
 __all__ = ["convert", "TOP_FIELDS", "ATTRIBUTE_KEYS"]
@@ -74,20 +73,8 @@ def _id_key(s: str) -> tuple[int, int | str]:
 
 def _read_jsonl(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every line that is a JSON object; the others become error Problems."""
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                problems.append(Problem(lineno, None, "record", raw.decode("utf-8", "replace").strip(),
-                                        f"{path.name}: not valid JSON: {e}"))
-                continue
-            if not isinstance(obj, dict):
-                problems.append(Problem(lineno, None, "record", obj, f"{path.name}: not a JSON object"))
-                continue
-            yield lineno, obj
+    return jsonl_objects(path, problems, bad_json=f"{path.name}: not valid JSON: {{error}}",
+                         not_object=f"{path.name}: not a JSON object")
 
 
 def _clean(value: Any) -> str | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from itemtower.catalog import Problem
+from itemtower.catalog.adapters import jsonl_objects
 
 __all__ = ["FORMATS", "PARQUET_HINT", "table_format", "read_table", "cell_text"]
 
@@ -109,20 +110,8 @@ def _jsonl_columns(p: Path, n: int = 1000) -> list[str]:
 
 
 def _read_jsonl(p: Path, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:
-    with p.open("rb") as fh:
-        for line, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                problems.append(Problem(line, None, "record", raw.decode("utf-8", "replace").strip(),
-                                        f"not valid JSON ({e}); row skipped"))
-                continue
-            if not isinstance(obj, dict):
-                problems.append(Problem(line, None, "record", obj, "not a JSON object; row skipped"))
-                continue
-            yield line, obj
+    return jsonl_objects(p, problems, bad_json="not valid JSON ({error}); row skipped",
+                         not_object="not a JSON object; row skipped")
 
 
 def _read_parquet(p: Path):
