@@ -138,7 +138,7 @@ class Featurizer:
                     phrases = [phrases]
                 re_ids.append([ids[pos + j] for j in range(len(phrases))])
                 pos += len(phrases)
-            n_unk += sum(t == TOKEN_UNK for t in title) + sum(t == TOKEN_UNK for ph in re_ids for p in ph for t in p)
+            n_unk += title.count(TOKEN_UNK) + sum(p.count(TOKEN_UNK) for ph in re_ids for p in ph)
             out.append(EncodedItem(std=std, title=title, re=re_ids, n_unk=n_unk))
         return out
 
