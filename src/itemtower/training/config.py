@@ -59,6 +59,9 @@ class TrainConfig:
                                     "0.01, ~10 of 256 count")
     cache_dir: str | None = knob(None, "where distillation keeps e5's vectors (default ~/.cache/itemtower)")
     progress: bool = knob(True, "progress bars")
+    device: str = knob("cpu", "where the tower trains: cpu (the tested path), cuda (an error without a GPU), auto "
+                       "(cuda when present); under torchrun, each process takes cuda:LOCAL_RANK and nccl",
+                       choices=("cpu", "cuda", "auto"))
     views: ViewConfig = field(default_factory=ViewConfig)  # augmentations of the two views ([views] in TOML)
     tower: TowerConfig = field(default_factory=TowerConfig)  # the served model's architecture ([tower] in TOML)
 

@@ -11,10 +11,9 @@ left at the start of the loop: the schedule ends, decayed, at the deadline.
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,6 +25,7 @@ from itemtower.catalog.schema import Schema, infer_schema
 from itemtower.artifacts import checkpoint
 from itemtower.training.config import TrainConfig
 from itemtower.training.data import TrainData, build_data, featurize, load_teacher
+from itemtower.training.distributed import Dist, session
 from itemtower.training.task import TrainTask, new_tower
 
 __all__ = ["train", "lr_factor", "Schedule", "RunState"]
@@ -40,13 +40,27 @@ def train(cfg: TrainConfig, items: Sequence[dict] | None = None, schema: Schema 
     Args:
         items: normalized items already read (the CLI reads them to report problems); None reads cfg.catalog.
         schema: None: cfg.schema if set, else inferred from the items. On resume, the saved featurizer's schema.
+
+    Under torchrun (WORLD_SIZE > 1) every rank calls this: DDP over the global batch, rank 0 fits, decides,
+    logs and writes (training/distributed.py). Without it, one process, as before.
     """
+    with session(cfg.device) as dist:
+        if not dist.is_main:
+            cfg, log = replace(cfg, progress=False), _quiet
+        return _train(cfg, items, schema, log, dist)
+
+
+def _quiet(_: str) -> None:
+    """The log of ranks > 0: rank 0 speaks for the run."""
+
+
+def _train(cfg: TrainConfig, items: Sequence[dict] | None, schema: Schema | None, log: Log, dist: Dist) -> Path:
     if items is None:
         items, schema = _read(cfg, log)
     elif schema is None:
         schema = Schema.load(cfg.schema) if cfg.schema else infer_schema(items)
     _seed_all(cfg.seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(dist.threads())
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     items = list(items)
@@ -54,23 +68,29 @@ def train(cfg: TrainConfig, items: Sequence[dict] | None = None, schema: Schema 
         items = random.Random(cfg.seed).sample(items, cfg.fast_items)
 
     t_start = time.perf_counter()
-    resumed = checkpoint.read_resume(out) if cfg.resume and checkpoint.has_resume(out) else None
-    featurizer, encoded = featurize(items, schema, cfg, log, featurizer=resumed[1] if resumed else None)
+    resumed = dist.read_resume(lambda: checkpoint.read_resume(out) if cfg.resume and checkpoint.has_resume(out)
+                               else None)
+    saved = resumed[1] if resumed else None
+    featurizer, encoded = dist.fit_once(lambda: featurize(items, schema, cfg, log, featurizer=saved),
+                                        lambda fitted: featurize(items, schema, cfg, log, featurizer=fitted)[1])
     data = build_data(items, featurizer, encoded, cfg, log)
+    data.loader = dist.shard_loader(data.loader)
     tower = new_tower(cfg, featurizer)
-    task = TrainTask(tower, cfg, load_teacher(items, data.train_idx, cfg, log))
+    teacher = dist.from_rank0(lambda: load_teacher(items, data.train_idx, cfg, log))
+    task = TrainTask(tower, cfg, teacher).to(dist.device)
     opt = torch.optim.AdamW(task.trainable(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = RunState()
     if resumed:
         step, epoch, best, history = checkpoint.apply_resume(out, resumed[0], task, opt)  # ModelLoadError
         state = RunState(step=step, start_epoch=epoch + 1, best_val=best, history=history or state.history)
         log(f"resumed from {checkpoint.resume_path(out)} at epoch {state.start_epoch}, step {state.step}")
+    dist.wrap(task, cfg.seed)
 
     cap = cfg.epoch_cap()
     t_train = time.perf_counter()
-    sched = Schedule(cfg, total_steps=max(1, cap * len(data.loader)) if cap is not None else None, t_train=t_train,
-                     train_s=_training_seconds(cfg.max_minutes, t_train - t_start, log))
-    _run_epochs(task, data, opt, sched, state, cfg, cap, out, log)
+    sched = dist.schedule(Schedule(cfg, total_steps=max(1, cap * len(data.loader)) if cap is not None else None,
+                                   t_train=t_train, train_s=_training_seconds(cfg.max_minutes, t_train - t_start, log)))
+    _run_epochs(task, data, opt, sched, state, cfg, cap, out, log, dist)
     log(f"stopped by {state.stopped} after {state.step} steps, {time.perf_counter() - t_train:.0f}s; model in {out}")
     return out
 
@@ -134,15 +154,17 @@ class Schedule:
 
 
 def _run_epochs(task: TrainTask, data: TrainData, opt, sched: Schedule, state: RunState, cfg: TrainConfig,
-                cap: int | None, out: Path, log: Log) -> None:
-    """Epochs until the cap, the deadline or early stopping; a checkpoint after each."""
+                cap: int | None, out: Path, log: Log, dist: Dist | None = None) -> None:
+    """Epochs until the cap, the deadline or early stopping; a checkpoint after each (rank 0's validation loss
+    decides for every rank; rank 0 writes)."""
+    dist = dist or Dist()
     epochs = cap if cap is not None else 10**9  # the deadline ends a budget-only run
     bad_epochs, epoch = 0, state.start_epoch - 1
     task.train()
     for epoch in range(state.start_epoch, epochs):
         t_ep = time.perf_counter()
-        ep_losses, seen = run_epoch(task, data, opt, sched, state, epoch, cap)
-        vl = task.val_loss(data)
+        ep_losses, seen = run_epoch(task, data, opt, sched, state, epoch, cap, dist)
+        vl = dist.from_rank0(lambda: task.val_loss(data))
         hist = state.history
         hist["epoch_train_loss"].append(float(np.mean(ep_losses)) if ep_losses else None)
         hist["epoch_val_loss"].append(vl)
@@ -152,22 +174,25 @@ def _run_epochs(task: TrainTask, data: TrainData, opt, sched: Schedule, state: R
         improved = vl is None or vl < state.best_val - 1e-4
         if vl is not None and vl < state.best_val:
             state.best_val = vl
-        checkpoint.save_run(out, task, opt, data.featurizer, cfg, state, epoch, sched.t_train)
+        if dist.is_main:
+            checkpoint.save_run(out, task, opt, data.featurizer, cfg, state, epoch, sched.t_train)
         if state.stopped == "time budget":
             return
         bad_epochs = 0 if improved else bad_epochs + 1
         if bad_epochs >= cfg.patience:
             state.stopped = "early stopping"
             return
-    if epoch < state.start_epoch:  # nothing to do (resumed a finished run): still export
+    if epoch < state.start_epoch and dist.is_main:  # nothing to do (resumed a finished run): still export
         checkpoint.save_run(out, task, opt, data.featurizer, cfg, state, epoch, sched.t_train)
 
 
 def run_epoch(task: TrainTask, data: TrainData, opt, sched: Schedule, state: RunState, epoch: int,
-              cap: int | None) -> tuple[list[float], int]:
+              cap: int | None, dist: Dist | None = None) -> tuple[list[float], int]:
     """One pass over the loader (or until the deadline, which sets state.stopped). Returns (the contrastive loss
-    of each step, items seen)."""
+    of each step, items seen by all ranks)."""
     from tqdm import tqdm
+
+    dist = dist or Dist()
 
     cfg, hist = task.cfg, state.history
     data.train_ds.set_epoch(epoch)
@@ -178,13 +203,13 @@ def run_epoch(task: TrainTask, data: TrainData, opt, sched: Schedule, state: Run
     for batch in bar:
         for g in opt.param_groups:
             g["lr"] = sched.lr(state.step)
-        loss, c_loss, d_loss = task.step_loss(batch, data)
+        loss, c_loss, d_loss = dist.step_loss(task, batch, data)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         state.step += 1
-        seen += len(batch[2])
+        seen += len(batch[2]) * dist.world
         lv = float(c_loss.detach())  # the contrastive part: comparable with the validation loss
         ep_losses.append(lv)
         hist["step"].append(state.step), hist["loss"].append(lv), hist["lr"].append(opt.param_groups[0]["lr"])

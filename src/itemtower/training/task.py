@@ -62,6 +62,15 @@ class TrainTask(nn.Module):
         self.distill = SimilarityDistillLoss(cfg.distill_student_t, cfg.distill_teacher_t)
         self.teacher, self.cfg = teacher, cfg
         self._d_rng = np.random.default_rng(cfg.seed + 2)  # which teacher items each step draws
+        self.shard = None  # under torchrun, the Dist (training/distributed.py): step_loss sees every rank's rows
+
+    def forward(self, batch, data: TrainData):
+        """step_loss: what DistributedDataParallel's forward runs."""
+        return self.step_loss(batch, data)
+
+    def _on_device(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
+        dev = next(self.head.parameters()).device
+        return [t.to(dev, non_blocking=True) for t in tensors]
 
     def trainable(self) -> list[nn.Parameter]:
         """The optimizer's parameters: the tower's, then the head's (the order resume.pt's optimizer state has)."""
@@ -71,26 +80,37 @@ class TrainTask(nn.Module):
         """(B, F, M), (B, 2, T) -> z (B, proj_dim): the head over h, what NT-Xent compares."""
         return self.head(self.tower(t_std, t_re))
 
-    def contrastive_loss(self, batch) -> torch.Tensor:
-        """NT-Xent between the two views' z; items sharing a label are positives."""
+    def contrastive_loss(self, batch, shard=None) -> torch.Tensor:
+        """NT-Xent between the two views' z; items sharing a label are positives. With `shard` (a Dist), over
+        every rank's rows in rank order: the global batch, laid out as one process would."""
         (s1, r1), (s2, r2), y = batch
-        return self.contrastive(self.z(s1, r1), self.z(s2, r2), y)
+        s1, r1, s2, r2, y = self._on_device(s1, r1, s2, r2, y)
+        z1, z2 = self.z(s1, r1), self.z(s2, r2)
+        if shard is not None:
+            z1, z2, y = shard.gather(z1), shard.gather(z2), shard.gather(y)
+        return self.contrastive(z1, z2, y)
 
-    def distill_loss(self, data: TrainData) -> torch.Tensor | None:
+    def distill_loss(self, data: TrainData, shard=None) -> torch.Tensor | None:
         """A second, un-augmented batch of teacher items: the slice (or all of h without one) follows e5's
-        in-batch neighbourhoods. None without a teacher."""
+        in-batch neighbourhoods. None without a teacher. With `shard`, every rank draws the same items, embeds
+        its share and the loss is over the gathered batch."""
         if self.teacher is None:
             return None
         rows, vecs = self.teacher.rows, self.teacher.vectors
         j = self._d_rng.choice(len(rows), size=min(self.cfg.distill_batch, len(rows)), replace=False)
-        ds, dr = collate_items([data.encoded[rows[k]] for k in j], data.featurizer.max_text_tokens)
+        mine = j if shard is None else j[shard.share(len(j))]
+        ds, dr = self._on_device(*collate_items([data.encoded[rows[k]] for k in mine],
+                                                data.featurizer.max_text_tokens))
         student = self.tower.semantic(ds, dr) if self.tower.cfg.sem_dim else self.tower(ds, dr)
+        if shard is not None:
+            student = shard.gather(student)
         return self.distill(student, torch.from_numpy(vecs[j]))
 
     def step_loss(self, batch, data: TrainData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(total, contrastive, distillation or None) of one training step."""
-        c_loss = self.contrastive_loss(batch)
-        d_loss = self.distill_loss(data)
+        """(total, contrastive, distillation or None) of one training step (over every rank's rows when
+        self.shard is set)."""
+        c_loss = self.contrastive_loss(batch, self.shard)
+        d_loss = self.distill_loss(data, self.shard)
         total = c_loss if d_loss is None else c_loss + self.cfg.distill_weight * d_loss
         return total, c_loss, d_loss
 
