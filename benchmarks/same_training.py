@@ -12,6 +12,11 @@ embeddings, so that two versions of the code can be compared (a refactor must no
 `--fake-teacher` replaces the e5 teacher with tests/fakes.fake_e5_encoder (no model download, milliseconds).
 The config is a fixed epoch count, never the time budget: the budget makes the step count depend on the machine.
 It runs against either layout of TrainConfig (flat tower knobs before issue 11, a nested `tower` after).
+
+Issue 11 (3e60046 before, 0f524ec after; `--demo 300 --fake-teacher`, 3 epochs, 24 steps, and `--myntra 2000
+--epochs 2` with the real e5 teacher, 118 steps): the loss, distillation loss and validation loss of every
+step identical (max |diff| 0); embeddings max |diff| 5.96e-08 (the one L2 normaliser is numpy's now, it was
+torch's), the same for each old model dir embedded by the new code. tests/test_old_models.py keeps the check.
 """
 
 from __future__ import annotations
