@@ -122,3 +122,24 @@ def test_a_batch_smaller_than_the_world_and_a_missing_gpu_are_errors():
         with pytest.raises(ValueError, match="no CUDA device"):
             resolve_device("cuda")
         assert resolve_device("auto").type == "cpu"
+
+
+@pytest.mark.slow
+def test_two_processes_resume_as_one_process_does(runs, tmp_path):
+    """--resume under torchrun: rank 0 reads resume.pt (and the featurizer beside it) and every rank continues
+    from it; a third epoch resumed by 2 processes matches one resumed by 1, and the history goes on."""
+    import shutil
+
+    root, catalog, _ = runs
+    for name in ("one", "two"):
+        shutil.copytree(root / name, tmp_path / name)
+    more = ["--epochs", "3", *ARGS[2:], "--resume"]
+    one = CliRunner().invoke(app, ["train", "--catalog", str(catalog), "--out", str(tmp_path / "one"), *more])
+    assert one.exit_code == 0, one.output
+    proc = _torchrun(2, "train", "--catalog", str(catalog), "--out", str(tmp_path / "two"), *more)
+    assert proc.stdout.count("resumed from") == 1
+    h1, h2 = _history(tmp_path / "one"), _history(tmp_path / "two")
+    assert len(h2["loss"]) == len(_history(root / "two")["loss"]) * 3 // 2
+    np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-5)
+    w1, w2 = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-4
