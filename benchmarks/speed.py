@@ -70,13 +70,16 @@ def main() -> None:
         else:
             model_dir, _, _, fit_s = sp.build_model(items, tmp / "model", _log)
             res["featurizer_fit_s"] = fit_s
+        _save(res, args.out)
         res["embed_command"] = _embed_command(model_dir, catalog, tmp, len(items), args.embed_repeats)
         _log(f"embed command: {res['embed_command']}")
         res["parts"], emb, encoded = _parts(model_dir, catalog, args)
         _log(f"parts: {res['parts']}")
+        _save(res, args.out)
         if not args.skip_training:
             res["training"] = sp.training(items, emb.featurizer, encoded, args.train_steps, _log)
             _log(f"training: {res['training']}")
+            _save(res, args.out)
         if not args.skip_references:
             res["references"] = _references(items, args)
         if args.profile:
@@ -86,9 +89,14 @@ def main() -> None:
                               "step": profile_step(items, emb.featurizer, encoded,
                                                    args.out.with_suffix(".step_profile.txt"))}
     _derive(res)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2, default=float))
+    _save(res, args.out)
     print(summary(res))
+
+
+def _save(res: dict, path: Path) -> None:
+    """After every stage: a run cut short keeps what it measured."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=2, default=float))
 
 
 def _log(msg: str) -> None:

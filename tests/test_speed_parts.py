@@ -95,5 +95,53 @@ def test_embed_vectors_unchanged_by_the_speed_changes():
     items = read_catalog(fixtures / "model_v0_catalog.jsonl").items
     expected = np.load(fixtures / "model_v0_expected.npz")["embeddings"]
     emb = Embedder.load(fixtures / "model_v0")
-    for bs in (1, 7, 256):
-        np.testing.assert_allclose(emb.embed(items, batch_size=bs), expected, atol=1e-5, rtol=0)
+    for bs, chunk in ((1, 8192), (7, 8192), (256, 8192), (16, 50)):
+        np.testing.assert_allclose(emb.embed(items, batch_size=bs, chunk=chunk), expected, atol=1e-5, rtol=0)
+
+
+def test_embed_to_npz_streams_the_same_vectors(tmp_path):
+    """The chunked writer (what `itemtower embed` runs) writes the npz np.savez would: ids in catalog order and
+    the same vectors, from a generator too, whole or not at all."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from itemtower.artifacts import Embedder
+    from itemtower.artifacts.streaming import embed_to_npz
+    from itemtower.catalog import read_catalog
+
+    fixtures = Path(__file__).parent / "fixtures"
+    items = read_catalog(fixtures / "model_v0_catalog.jsonl").items
+    expected = np.load(fixtures / "model_v0_expected.npz")["embeddings"]
+    emb = Embedder.load(fixtures / "model_v0")
+    seen = []
+    n, dim = embed_to_npz(emb, (it for it in items), tmp_path / "sub" / "e.npz", batch_size=8, chunk=50,
+                          on_chunk=seen.append)
+    assert (n, dim) == expected.shape and seen == [50, 100, 120]
+    z = np.load(tmp_path / "sub" / "e.npz")
+    assert list(z["ids"]) == [it["id"] for it in items] and z["embeddings"].dtype == np.float32
+    np.testing.assert_allclose(z["embeddings"], expected, atol=1e-5, rtol=0)
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["e.npz"]  # no temporary left behind
+    with pytest.raises(ValueError, match="chunk"):
+        embed_to_npz(emb, items, tmp_path / "x.npz", chunk=0)
+
+
+def test_bf16_is_opt_in_and_close_to_fp32():
+    """bf16 autocast changes nothing unless asked; asked, the vectors stay within 1e-2 cosine of fp32 (the tiny
+    fixture model; BENCHMARKS.md 14 measures it on Myntra)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from itemtower.artifacts import Embedder
+    from itemtower.catalog import read_catalog
+
+    fixtures = Path(__file__).parent / "fixtures"
+    items = read_catalog(fixtures / "model_v0_catalog.jsonl").items
+    emb = Embedder.load(fixtures / "model_v0")
+    assert emb.bf16 is False
+    fp32 = emb.embed(items)
+    emb.bf16 = True
+    bf16 = emb.embed(items)
+    assert bf16.dtype == np.float32 and not np.array_equal(bf16, fp32)
+    assert float((bf16 * fp32).sum(1).min()) > 0.99

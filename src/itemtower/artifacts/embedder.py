@@ -20,7 +20,13 @@ __all__ = ["Embedder", "ModelLoadError", "ModelNotFoundError", "atomic_save", "l
 
 
 class Embedder:
-    """Items -> L2-normalised h vectors, from a saved model (pth1 + pth2 only)."""
+    """Items -> L2-normalised h vectors, from a saved model (pth1 + pth2 only).
+
+    `bf16 = True` (opt-in, `itemtower embed --bf16`) runs the forward pass under bf16 autocast (AMX on CPUs that
+    have it): vectors within ~1e-5 cosine of fp32 on Myntra, not yet checked on a trained model's quality
+    (BENCHMARKS.md 14), hence off by default."""
+
+    bf16: bool = False
 
     def __init__(self, tower: ItemTower, featurizer: Featurizer, manifest: dict[str, Any]) -> None:
         self.tower, self.featurizer, self.manifest = tower.eval(), featurizer, manifest
@@ -37,7 +43,7 @@ class Embedder:
     def dim(self) -> int:
         return self.tower.cfg.h_dim
 
-    @torch.no_grad()
+    @torch.inference_mode()  # no autograd bookkeeping at all (no_grad still versions tensors)
     def embed_encoded(self, encoded: Sequence[EncodedItem], batch_size: int = 256, progress: bool = False,
                       normalized: bool = True) -> np.ndarray:
         """EncodedItems -> float32 (N, D), L2-normalised (normalized=False: h before it, the projection head's
@@ -54,14 +60,27 @@ class Embedder:
         for s in batches:
             idx = order[s: s + batch_size]
             t_std, t_re = collate_items([encoded[i] for i in idx], self.featurizer.max_text_tokens)
-            out[idx] = self.tower(t_std, t_re).numpy()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                out[idx] = self.tower(t_std, t_re).float().numpy()
         return l2_normalize(out) if normalized else out
 
-    def embed(self, items: Sequence[dict[str, Any]], batch_size: int = 256, progress: bool = False) -> np.ndarray:
-        """Normalized item dicts (any part may be missing) -> float32 (N, D), L2-normalised h."""
+    def embed(self, items: Sequence[dict[str, Any]], batch_size: int = 256, progress: bool = False,
+              chunk: int = 8192) -> np.ndarray:
+        """Normalized item dicts (any part may be missing) -> float32 (N, D), L2-normalised h. Encoded `chunk`
+        items at a time: the token ids of a whole catalog as Python lists are a few KB per item (BENCHMARKS.md 14)."""
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.embed_encoded(self.featurizer.encode(items), batch_size, progress)
+        if len(items) <= chunk:
+            return self.embed_encoded(self.featurizer.encode(items), batch_size, progress)
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        starts = range(0, len(items), chunk)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="embed", unit="chunk")
+        for s in starts:
+            out[s: s + chunk] = self.embed_encoded(self.featurizer.encode(items[s: s + chunk]), batch_size)
+        return out
 
     def explain(self, item: dict[str, Any], top: int = 5) -> dict[str, Any]:
         """Per STD field, the title/RE tokens its cross-attention query weighted most (explain.explain_item);

@@ -179,16 +179,29 @@ def reinforce(catalog: Path = typer.Option(..., help="input catalog JSONL"),
 
 
 @app.command()
-def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), out: Path = typer.Option(...)) -> None:
-    """Embed a catalog: OUT.npz with `ids` (catalog order) and `embeddings` (float32 [N, D], L2-normalised h)."""
-    import numpy as np
+def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), out: Path = typer.Option(...),
+          batch_size: int = typer.Option(256, min=1, help="items per forward pass"),
+          threads: Optional[int] = typer.Option(None, min=1, help="torch threads (default: one per core); on a "
+                                                "machine busy with other work 1 can be faster (BENCHMARKS.md 14)"),
+          bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast for the forward pass (opt-in: vectors "
+                                    "agree with fp32 to ~1e-5 cosine; BENCHMARKS.md 14)")
+          ) -> None:
+    """Embed a catalog: OUT.npz with `ids` (catalog order) and `embeddings` (float32 [N, D], L2-normalised h),
+    chunk by chunk, the vectors written as they are made (artifacts/streaming.py)."""
+    from tqdm import tqdm
 
+    from itemtower.artifacts.streaming import embed_to_npz
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     emb_model = _load_model(model)
-    report = _read(catalog)
-    vecs = emb_model.embed(report.items, progress=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, ids=np.array([it["id"] for it in report.items]), embeddings=vecs)
-    typer.echo(f"wrote {vecs.shape[0]} x {vecs.shape[1]} embeddings to {out}")
+    emb_model.bf16 = bf16
+    items = _read(catalog).items
+    with tqdm(total=len(items), desc="embed", unit="item") as bar:
+        n, dim = embed_to_npz(emb_model, items, out, batch_size, on_chunk=lambda done: bar.update(done - bar.n))
+    typer.echo(f"wrote {n} x {dim} embeddings to {out}")
 
 
 def _load_model(model: Path):
