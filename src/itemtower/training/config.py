@@ -57,6 +57,9 @@ class TrainConfig:
     distill_student_t: float = knob(0.05, "student softmax temperature of the distillation")
     distill_teacher_t: float = knob(0.01, "teacher softmax temperature: e5 cosines of titles sit in 0.78-0.95; at "
                                     "0.01, ~10 of 256 count")
+    auto_sem_scale: bool = knob(True, "serve the semantic slice at RMS(slice) / RMS(main) of h, measured on 2,000 "
+                                "items when training ends (training/slice_weight.py, BENCHMARKS.md 13c): the "
+                                "catalog's own balance, label-free; --no-auto-sem-scale serves --sem-scale as set")
     cache_dir: str | None = knob(None, "where distillation keeps e5's vectors (default ~/.cache/itemtower)")
     progress: bool = knob(True, "progress bars")
     device: str = knob("cpu", "where the tower trains: cpu (the tested path), cuda (an error without a GPU), auto "
