@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -34,6 +33,7 @@ from itemtower.index.ann import AnnConfig
 from itemtower.index.rwlock import RWLock
 from itemtower.index.snapshot import IDS_FILE, INDEX_FILE, ITEMS_FILE, item_to_json, read_snapshot, write_snapshot
 from itemtower.index.widening import widening_search
+from itemtower.index.checks import checked_upsert
 
 __all__ = ["FaissIndex", "AnnConfig", "IDS_FILE", "INDEX_FILE", "ITEMS_FILE"]
 
@@ -169,19 +169,7 @@ class FaissIndex:
         a tombstone. Growing past `ann.threshold` starts one rebuild into HNSW (in the calling thread; a service
         that must not wait calls `rebuild_in_background` instead, see `needs_rebuild`).
         """
-        ids = [str(i) for i in ids]
-        vecs = np.asarray(vectors, dtype=np.float32)
-        if vecs.ndim == 1 and len(ids) == 1:
-            vecs = vecs.reshape(1, -1)
-        if vecs.ndim != 2 or vecs.shape[1] != self.dim:
-            raise ValueError(f"vectors must have shape (N, {self.dim}); got {vecs.shape}")
-        if not (len(ids) == vecs.shape[0] == len(items)):
-            raise ValueError(f"got {len(ids)} ids, {vecs.shape[0]} vectors and {len(items)} items; they must match")
-        if len(set(ids)) != len(ids):
-            dups = sorted(i for i, c in Counter(ids).items() if c > 1)
-            raise ValueError(f"duplicate ids in one upsert: {dups[:5]}")
-        if not np.isfinite(vecs).all():
-            raise ValueError("vectors contain NaN or infinity")
+        ids, vecs = checked_upsert(ids, vectors, items, self.dim)
         if not ids:
             return
         # Serialized now: an item that cannot be saved later is refused here, not at the next snapshot.

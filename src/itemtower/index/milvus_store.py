@@ -23,7 +23,7 @@ import json
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -31,6 +31,7 @@ import numpy as np
 from itemtower.index.milvus_expr import filter_expr, literal, std_json
 from itemtower.index.snapshot import item_to_json
 from itemtower.index.wal import UnstorableError
+from itemtower.index.checks import checked_upsert
 
 __all__ = ["MilvusIndex", "MilvusUnavailable", "is_local_uri", "MAX_TOP_K"]
 
@@ -277,19 +278,7 @@ class MilvusIndex:
                   ) -> list[dict[str, Any]]:
         """Checked rows; what FaissIndex.upsert refuses is refused the same way (ValueError), and what Milvus
         cannot hold (an over-long id or item) is an UnstorableError naming the id."""
-        ids = [str(i) for i in ids]
-        vecs = np.asarray(vectors, dtype=np.float32)
-        if vecs.ndim == 1 and len(ids) == 1:
-            vecs = vecs.reshape(1, -1)
-        if vecs.ndim != 2 or vecs.shape[1] != self.dim:
-            raise ValueError(f"vectors must have shape (N, {self.dim}); got {vecs.shape}")
-        if not (len(ids) == vecs.shape[0] == len(items)):
-            raise ValueError(f"got {len(ids)} ids, {vecs.shape[0]} vectors and {len(items)} items; they must match")
-        if len(set(ids)) != len(ids):
-            dups = sorted(i for i, c in Counter(ids).items() if c > 1)
-            raise ValueError(f"duplicate ids in one upsert: {dups[:5]}")
-        if not np.isfinite(vecs).all():
-            raise ValueError("vectors contain NaN or infinity")
+        ids, vecs = checked_upsert(ids, vectors, items, self.dim)
         rows = []
         for sid, vec, item in zip(ids, vecs, items):
             try:

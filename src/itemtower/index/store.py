@@ -24,7 +24,6 @@ import os
 import shutil
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -34,6 +33,7 @@ from itemtower.index.faiss_index import IDS_FILE, FaissIndex
 from itemtower.index.lock import LOCK_FILE, DirLock
 from itemtower.index.wal import LOG_FILE, LogRecord, UnstorableError, WriteAheadLog, encode_record, fsync_dir, \
     read_log
+from itemtower.index.checks import checked_upsert
 
 __all__ = ["DurableIndex", "SEQ_KEY", "load_current", "write_fresh_snapshot"]
 
@@ -70,17 +70,6 @@ def _sync_files(directory: Path) -> None:
         finally:
             os.close(fd)
     fsync_dir(directory)
-
-
-def _check_upsert(ids: list[str], vecs: np.ndarray, dim: int) -> None:
-    """What FaissIndex.upsert would refuse, refused before the write is logged (a logged write must apply)."""
-    if vecs.ndim != 2 or vecs.shape != (len(ids), dim):
-        raise ValueError(f"vectors must have shape ({len(ids)}, {dim}); got {vecs.shape}")
-    if len(set(ids)) != len(ids):
-        dups = sorted(i for i, c in Counter(ids).items() if c > 1)
-        raise ValueError(f"duplicate ids in one upsert: {dups[:5]}")
-    if not np.isfinite(vecs).all():
-        raise ValueError("vectors contain NaN or infinity")
 
 
 def _replay(index: FaissIndex, records: Sequence[LogRecord], after: int) -> tuple[int, list[str]]:
@@ -182,13 +171,7 @@ class DurableIndex:
         """Add or replace items, durably, as one logged write (a batch is all or nothing). Returns, per id,
         whether it was new. Raises UnstorableError (nothing written) for what JSON cannot hold, ValueError for
         bad shapes."""
-        ids = [str(i) for i in ids]
-        vecs = np.asarray(vectors, dtype=np.float32)
-        if vecs.ndim == 1 and len(ids) == 1:
-            vecs = vecs.reshape(1, -1)
-        _check_upsert(ids, vecs, self.index.dim)
-        if len(items) != len(ids):
-            raise ValueError(f"got {len(ids)} ids and {len(items)} items; they must match")
+        ids, vecs = checked_upsert(ids, vectors, items, self.index.dim)  # before the log: a logged write applies
         stored = [{**item, "id": sid} for sid, item in zip(ids, items)]
         seq = self._wal.append("upsert", ids, stored, vecs)
 
