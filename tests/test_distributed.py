@@ -84,6 +84,7 @@ def test_two_processes_write_one_model_that_loads_and_embeds(runs):
     root, catalog, proc = runs
     assert sorted(p.name for p in root.iterdir()) == ["catalog.jsonl", "one", "two"]
     assert proc.stdout.count("stopped by epochs") == 1  # rank 1 does not log
+    assert proc.stdout.count(" left out ") == 1  # nor does the CLI's schema summary run twice
     manifest = json.loads((root / "two" / "manifest.json").read_text())
     assert manifest["training"]["steps"] == len(_history(root / "two")["loss"])
     items = [json.loads(line) for line in catalog.read_text(encoding="utf-8").splitlines()][:8]

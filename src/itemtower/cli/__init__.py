@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -124,7 +125,8 @@ def train(ctx: typer.Context, **values) -> None:
     catalog = Path(cfg.catalog)
     report = _read(catalog)
     sch = _load_schema(Path(cfg.schema)) if cfg.schema else infer_schema(report.items)
-    _echo_decisions(sch)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every rank runs this; rank 0 speaks for the run
+        _echo_decisions(sch)
     try:
         run_training(cfg, report.items, sch, log=typer.echo)
     except ModelLoadError as e:  # --resume with a broken or foreign resume.pt
