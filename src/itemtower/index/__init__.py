@@ -58,13 +58,8 @@ class VectorIndex(Protocol):
         """The stored vector, float32 (D,), or None."""
         ...
 
-    def search(
-        self,
-        query: np.ndarray,
-        k: int,
-        filters: dict[str, str] | None = None,
-        exclude: set[str] | None = None,
-    ) -> list[tuple[str, float]]:
+    def search(self, query: np.ndarray, k: int, filters: dict[str, str] | None = None,
+               exclude: set[str] | None = None) -> list[tuple[str, float]]:
         """Up to k (id, score) pairs, best first. `filters` {field: value} keep items whose std[field] holds value;
         `exclude` ids never appear."""
         ...

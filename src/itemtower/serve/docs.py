@@ -46,33 +46,26 @@ def add_offline_docs(app: FastAPI) -> None:
     openapi_url = app.openapi_url or "/openapi.json"
     redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
 
-    def root(request: Request) -> str:
-        return request.scope.get("root_path", "")  # behind a proxy that mounts the app under a prefix
+    def page(render, name: str, urls: dict[str, str], **options):
+        """A doc page route: FastAPI's `render` with this app's URLs under the request's root path (behind a
+        proxy that mounts the app under a prefix), and the self-only CSP."""
+        async def route(request: Request) -> HTMLResponse:
+            root = request.scope.get("root_path", "")
+            return _local_only(render(title=f"{app.title} - {name}", openapi_url=root + openapi_url,
+                                      **{k: root + v for k, v in urls.items()}, **options))
+        return route
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui(request: Request) -> HTMLResponse:
-        r = root(request)
-        return _local_only(get_swagger_ui_html(
-            openapi_url=r + openapi_url,
-            title=f"{app.title} - Swagger UI",
-            oauth2_redirect_url=r + redirect_url,
-            swagger_js_url=f"{r}{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{r}{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{r}{DOCS_ASSETS}/favicon.png",
-            swagger_ui_parameters=_SWAGGER_PARAMETERS,
-        ))
+    app.get("/docs", include_in_schema=False)(page(
+        get_swagger_ui_html, "Swagger UI", {"oauth2_redirect_url": redirect_url,
+                                            "swagger_js_url": f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                            "swagger_css_url": f"{DOCS_ASSETS}/swagger-ui.css",
+                                            "swagger_favicon_url": f"{DOCS_ASSETS}/favicon.png"},
+        swagger_ui_parameters=_SWAGGER_PARAMETERS))
+    app.get("/redoc", include_in_schema=False)(page(
+        get_redoc_html, "ReDoc", {"redoc_js_url": f"{DOCS_ASSETS}/redoc.standalone.js",
+                                  "redoc_favicon_url": f"{DOCS_ASSETS}/favicon.png"},
+        with_google_fonts=False))
 
     @app.get(redirect_url, include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        r = root(request)
-        return _local_only(get_redoc_html(
-            openapi_url=r + openapi_url,
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{r}{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{r}{DOCS_ASSETS}/favicon.png",
-            with_google_fonts=False,
-        ))

@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from itemtower.serve import writes
 from itemtower.serve.deps import EmbedderDep, IndexDep, SettingsDep, StateDep, require_api_key
-from itemtower.serve.schemas import ErrorResponse, ItemFull, ProblemOut
+from itemtower.serve.schemas import ItemFull, ProblemOut
 from itemtower.serve.validation import ApiError, check_items, summary
+from itemtower.serve.routes.responses import NO_MODEL, TOO_LARGE, WRITE_AUTH, error
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -63,15 +64,9 @@ def _id_problems(items: list[ItemFull]) -> list[ProblemOut]:
     response_model=BatchUpsertResponse,
     summary="Add or replace many items (all or nothing)",
     dependencies=[Depends(require_api_key)],
-    responses={
-        413: {"model": ErrorResponse, "description": "request body larger than max_body_bytes"},
-        422: {"model": ErrorResponse, "description": "a malformed item (its position and field are named), or "
-                                                     "more items than max_batch; nothing was stored"},
-        401: {"model": ErrorResponse, "description": "API key required (the service has ITEMTOWER_API_KEY set)"},
-        403: {"model": ErrorResponse, "description": "wrong API key"},
-        409: {"model": ErrorResponse, "description": "two items with one id; nothing was stored"},
-        503: {"model": ErrorResponse, "description": "no model loaded"},
-    },
+    responses={**TOO_LARGE, **error(422, "a malformed item (its position and field are named), or more items "
+                                         "than max_batch; nothing was stored"),
+               **WRITE_AUTH, **error(409, "two items with one id; nothing was stored"), **NO_MODEL},
 )
 def put_items(body: BatchUpsertRequest, embedder: EmbedderDep, index: IndexDep, settings: SettingsDep,
               state: StateDep) -> BatchUpsertResponse:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from itemtower.serve.deps import EmbedderDep, SettingsDep
-from itemtower.serve.schemas import EmbedRequest, EmbedResponse, ErrorResponse, ProblemOut
+from itemtower.serve.schemas import EmbedRequest, EmbedResponse, ProblemOut
 from itemtower.serve.validation import ApiError, check_items
+from itemtower.serve.routes.responses import NO_MODEL, TOO_LARGE, error
 
 router = APIRouter(tags=["embed"])
 
@@ -15,12 +16,8 @@ router = APIRouter(tags=["embed"])
     "/embed",
     response_model=EmbedResponse,
     summary="Embed items",
-    responses={
-        413: {"model": ErrorResponse, "description": "request body larger than max_body_bytes"},
-        422: {"model": ErrorResponse, "description": "an item is malformed (the item index and field are named), "
-                                                     "or more items than max_batch"},
-        503: {"model": ErrorResponse, "description": "no model loaded"},
-    },
+    responses={**TOO_LARGE, **error(422, "an item is malformed (the item index and field are named), or more "
+                                         "items than max_batch"), **NO_MODEL},
 )
 def embed(body: EmbedRequest, embedder: EmbedderDep, settings: SettingsDep) -> EmbedResponse:
     """One L2-normalised vector per item, in request order. Items may be partial (a title only, std only).

@@ -13,18 +13,13 @@ from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, StateDep, mod
 from itemtower.serve.schemas import ErrorResponse, ItemOut, ItemPut, ProblemOut, SimilarResponse, \
     UpsertResponse
 from itemtower.serve.validation import ApiError, check_filters, check_items, check_k, filters_from_query
+from itemtower.serve.routes.responses import NO_MODEL as _NO_MODEL, NOT_FOUND as _NOT_FOUND, WRITE_AUTH as _WRITE_AUTH
 
 # Ids may contain "/" (catalog ids like "men/tshirt/123"): every route takes the id as a `:path`, and the routes
 # with a suffix (/similar, /explain) are declared before the bare /{item_id}, which would otherwise match them too.
 # An id that itself ends in "/similar" or "/explain" is read as that route: use /search or /embed for those.
 router = APIRouter(prefix="/items", tags=["items"])
 
-_NO_MODEL = {503: {"model": ErrorResponse, "description": "no model loaded"}}
-_NOT_FOUND = {404: {"model": ErrorResponse, "description": "no item with this id in the index"}}
-_WRITE_AUTH = {
-    401: {"model": ErrorResponse, "description": "API key required (the service has ITEMTOWER_API_KEY set)"},
-    403: {"model": ErrorResponse, "description": "wrong API key"},
-}
 
 
 def _not_found(item_id: str, index: VectorIndex) -> ApiError:

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from itemtower.serve.deps import EmbedderDep, IndexDep
-from itemtower.serve.schemas import ErrorResponse
+from itemtower.serve.routes.responses import NO_MODEL
 
 __all__ = ["router", "STATIC_DIR", "STATIC_URL"]
 
@@ -80,7 +80,7 @@ def _indexed_values(index: Any, fields: list[str], cache: dict[str, Any]) -> dic
     "/schema",
     response_model=SchemaResponse,
     summary="The model's fields and their values (for filter dropdowns)",
-    responses={503: {"model": ErrorResponse, "description": "no model loaded"}},
+    responses=NO_MODEL,
 )
 def schema(request: Request, embedder: EmbedderDep, index: IndexDep) -> SchemaResponse:
     """Per STD field, the values a filter can take: the schema's vocabulary for a closed field, else up to 100 of

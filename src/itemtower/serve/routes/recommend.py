@@ -10,21 +10,19 @@ from fastapi import APIRouter, Query, Response
 
 from itemtower.serve import similarity
 from itemtower.serve.deps import EmbedderDep, IndexDep, SettingsDep
-from itemtower.serve.schemas import ErrorResponse, RecommendRequest, SimilarResponse
+from itemtower.serve.schemas import RecommendRequest, SimilarResponse
 from itemtower.serve.validation import check_filters, check_k
+from itemtower.serve.routes.responses import NO_MODEL, NOT_FOUND, error
 
 router = APIRouter(tags=["recommend"])
-
-_NO_MODEL = {503: {"model": ErrorResponse, "description": "no model loaded"}}
 
 
 @router.post(
     "/recommend",
     response_model=SimilarResponse,
     summary="Items like the positives and unlike the negatives",
-    responses={404: {"model": ErrorResponse, "description": "a positive or negative id is not in the index"},
-               422: {"model": ErrorResponse, "description": "k out of range, unknown filter or group_by field"},
-               **_NO_MODEL},
+    responses={**error(404, "a positive or negative id is not in the index"),
+               **error(422, "k out of range, unknown filter or group_by field"), **NO_MODEL},
 )
 def recommend(body: RecommendRequest, embedder: EmbedderDep, index: IndexDep, settings: SettingsDep) -> Response:
     """Rank the index by similarity to unit(mean of the positives) - negative_weight * unit(mean of the
@@ -43,8 +41,7 @@ def recommend(body: RecommendRequest, embedder: EmbedderDep, index: IndexDep, se
     "/items/{item_id:path}/variants",
     response_model=SimilarResponse,
     summary="The other items of an item's group, most similar first",
-    responses={404: {"model": ErrorResponse, "description": "no item with this id in the index"},
-               422: {"model": ErrorResponse, "description": "k out of range"}, **_NO_MODEL},
+    responses={**NOT_FOUND, **error(422, "k out of range"), **NO_MODEL},
     tags=["items"],
 )
 def item_variants(

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Response
 
 from itemtower.serve import similarity
 from itemtower.serve.deps import EmbedderDep, IndexDep, SettingsDep
-from itemtower.serve.schemas import ErrorResponse, SearchRequest, SimilarResponse
+from itemtower.serve.schemas import SearchRequest, SimilarResponse
 from itemtower.serve.validation import check_filters, check_items, check_k
+from itemtower.serve.routes.responses import NO_MODEL, error
 
 router = APIRouter(tags=["search"])
 
@@ -16,10 +17,7 @@ router = APIRouter(tags=["search"])
     "/search",
     response_model=SimilarResponse,
     summary="Search by a partial item",
-    responses={
-        422: {"model": ErrorResponse, "description": "malformed item, unknown filter field or k out of range"},
-        503: {"model": ErrorResponse, "description": "no model loaded"},
-    },
+    responses={**error(422, "malformed item, unknown filter field or k out of range"), **NO_MODEL},
 )
 def search(body: SearchRequest, embedder: EmbedderDep, index: IndexDep, settings: SettingsDep) -> Response:
     """Embed `item` (any part may be missing) and return the k nearest indexed items that pass `filters`
