@@ -50,6 +50,9 @@ def main() -> None:
     ap.add_argument("--embed-repeats", type=int, default=3)
     ap.add_argument("--model-repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=None, help="model-only batch (default: the Embedder's)")
+    ap.add_argument("--model-items", type=int, default=None, help="model-only on the first N encoded items")
+    ap.add_argument("--also-threads", type=int, nargs="*", default=[], help="the embed command again with "
+                    "--threads N (same repeats)")
     ap.add_argument("--train-steps", type=int, default=8)
     ap.add_argument("--minilm-sample", type=int, default=500)
     ap.add_argument("--e5-sample", type=int, default=200)
@@ -73,6 +76,10 @@ def main() -> None:
         _save(res, args.out)
         res["embed_command"] = _embed_command(model_dir, catalog, tmp, len(items), args.embed_repeats)
         _log(f"embed command: {res['embed_command']}")
+        for nt in args.also_threads:
+            res[f"embed_command_threads{nt}"] = _embed_command(model_dir, catalog, tmp, len(items),
+                                                               args.embed_repeats, ["--threads", str(nt)])
+            _log(f"embed command --threads {nt}: {res[f'embed_command_threads{nt}']}")
         res["parts"], emb, encoded = _parts(model_dir, catalog, args)
         _log(f"parts: {res['parts']}")
         _save(res, args.out)
@@ -126,9 +133,9 @@ def _myntra(tmp: Path) -> tuple[list[dict], Path]:
     return conv.items, path
 
 
-def _embed_command(model_dir: Path, catalog: Path, tmp: Path, n: int, repeats: int) -> dict:
+def _embed_command(model_dir: Path, catalog: Path, tmp: Path, n: int, repeats: int, extra=()) -> dict:
     runs = [sp.run_command([str(BIN / "itemtower"), "embed", "--model", str(model_dir), "--catalog", str(catalog),
-                            "--out", str(tmp / "emb.npz")]) for _ in range(repeats)]
+                            "--out", str(tmp / "emb.npz"), *extra]) for _ in range(repeats)]
     walls = sorted(w for w, _ in runs)
     wall = walls[len(walls) // 2]
     return {"items": n, "wall_s": wall, "walls": walls, "items_s": n / wall,
@@ -153,7 +160,7 @@ def _parts(model_dir: Path, catalog: Path, args) -> tuple[dict, object, list]:
     out["encode_items_s"] = len(items) / out["encode_s"]
     out["read_items_s"] = len(items) / out["read_s"]
     bs = args.batch_size or _default_batch(emb)
-    out["model"] = sp.model_only(emb, encoded, bs, args.model_repeats)
+    out["model"] = sp.model_only(emb, encoded[: args.model_items], bs, args.model_repeats)
     out["load"] = sp.load()
     return out, emb, encoded
 
@@ -220,8 +227,13 @@ def summary(res: dict) -> str:
              f"(bf16 {lim['bf16_gflops']:.0f}) | 1 | {lim['load']} |",
              f"| `itemtower embed`, whole command, {cmd['items']:,} items | {cmd['items_s']:,.0f} items/s "
              f"({cmd['wall_s']:.1f} s, peak RSS {cmd['peak_rss_mb']:,.0f} MB) | {cmd['fraction_of_limit']:.3f} | "
-             f"{cmd['load']} |",
-             f"| model only (forward, batch {m['batch_size']}, {m['flops_per_item'] / 1e6:.1f} MFLOP/item, "
+             f"{cmd['load']} |"]
+    for k in sorted(k for k in res if k.startswith("embed_command_threads")):
+        c = res[k]
+        lines.append(f"| `itemtower embed --threads {k.removeprefix('embed_command_threads')}` | "
+                     f"{c['items_s']:,.0f} items/s ({c['wall_s']:.1f} s, peak RSS {c['peak_rss_mb']:,.0f} MB) | | "
+                     f"{c['load']} |")
+    lines += [f"| model only (forward, batch {m['batch_size']}, {m['flops_per_item'] / 1e6:.1f} MFLOP/item, "
              f"{m['padded_flops_per_item'] / 1e6:.1f} with padding) | {m['items_s']:,.0f} items/s "
              f"({m['gflops']:.1f} GFLOP/s) | {m['fraction_of_limit']:.3f} | {m['load']} |",
              f"| read_catalog | {parts['read_items_s']:,.0f} items/s | | {parts['load']} |",
@@ -234,7 +246,7 @@ def summary(res: dict) -> str:
                   f"items {tr['epoch_s']:.0f} s) | {tr['fraction_of_limit']:.3f} | {tr['load']} |",
                   f"| training data pipeline alone (views + collate) | {tr['pipeline_items_s']:,.0f} items/s | | |"]
     for k, ref in res.get("references", {}).items():
-        if "items_s" not in ref:
+        if "items_s" not in ref and "titles_s" not in ref:  # skipped (not installed)
             continue
         if k == "kiwi":
             lines.append(f"| kiwipiepy, Korean titles ({ref['titles']:,}) | {ref['us_per_title']:.0f} us/title "
