@@ -150,9 +150,11 @@ def test_rebuild_keeps_writes_made_while_it_runs():
     stop = threading.Event()
 
     def writer():
-        j = 0
+        j, rng = 0, np.random.default_rng(1)
         while not stop.is_set():
-            idx.upsert([f"w{j}"], x[j % 2000: j % 2000 + 1], [{"title": f"w{j}"}])
+            # each its own vector: copies of one (a long rebuild writes many) would tie, and a top 5 could miss it
+            v = x[j % 2000: j % 2000 + 1] + 0.05 * rng.standard_normal((1, DIM)).astype(np.float32)
+            idx.upsert([f"w{j}"], v / np.linalg.norm(v), [{"title": f"w{j}"}])
             if j % 3 == 0:
                 idx.delete(f"i{j}")
             j += 1
