@@ -57,7 +57,7 @@ def _history(d: Path) -> dict:
 
 def _weights(d: Path) -> dict[str, torch.Tensor]:
     state = torch.load(d / "resume.pt", weights_only=True)
-    return {**{f"tower.{k}": v for k, v in state["tower"].items()}, **{f"head.{k}": v for k, v in state["head"].items()}}
+    return {f"{part}.{k}": v for part in ("tower", "head") for k, v in state[part].items()}
 
 
 def test_two_processes_take_the_steps_of_one(runs):
