@@ -56,13 +56,20 @@ def drop(index) -> None:
 def lite_server_process(data_dir: Path, timeout: float = 30.0) -> Iterator[str]:
     """`milvus-lite server` as a child process on a free port (as README "Scaling out" runs it); yields its URI
     once it answers, kills it after."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir),
-                             "--host", "127.0.0.1", "--port", str(port),
-                             "--max-workers", "1"],  # one request at a time: milvus-lite's safe way for several writers
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    for attempt in range(3):  # a free port can be taken by another process before the server binds it
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir),
+                                 "--host", "127.0.0.1", "--port", str(port),
+                                 "--max-workers", "1"],  # one request at a time: milvus-lite's safe way for writers
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+        try:
+            wait_for_port(port, timeout, proc)
+            break
+        except RuntimeError:  # it exited before listening
+            proc.wait(timeout=10)
+            if attempt == 2:
+                raise
     try:
-        wait_for_port(port, timeout, proc)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.kill()
