@@ -133,3 +133,34 @@ def test_search_hits_json_is_reused_briefly(milvus_uri, connect):
         assert '"v3"' in a.get_json("x")
     finally:
         b.close()
+
+
+def test_a_collection_another_process_creates_meanwhile_is_used(milvus_uri, monkeypatch):
+    """Two services started together on an empty store: both see no collection, one creates it, the other's
+    create fails; that one uses the collection that now exists instead of failing to start."""
+    import itemtower.index.milvus_connect as mc
+
+    name = fresh_collection()
+    first = MilvusIndex.connect(milvus_uri, 4, collection=name)  # the other process, done first
+    real_open = mc.open_client
+
+    def late_open(*args, **kwargs):
+        client = real_open(*args, **kwargs)
+        has = client.has_collection
+        calls = []
+
+        def has_collection(collection, *a, **kw):  # the first look happened before the other process created it
+            calls.append(collection)
+            return False if len(calls) == 1 else has(collection, *a, **kw)
+
+        client.has_collection = has_collection
+        return client
+
+    monkeypatch.setattr(mc, "open_client", late_open)
+    second = MilvusIndex.connect(milvus_uri, 4, collection=name)
+    try:
+        first.upsert(["a"], np.eye(4, dtype=np.float32)[:1], [{"title": "a"}])
+        assert second.get("a")["title"] == "a" and len(second) == 1
+    finally:
+        second.close()
+        drop(first)

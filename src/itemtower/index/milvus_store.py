@@ -139,8 +139,25 @@ class MilvusIndex:
         self._build_params = {"M": int(hnsw_m), "efConstruction": int(ef_construction)}
         if client.has_collection(collection):
             self._check_collection()
-        else:
+            return self
+        try:
             self._create()
+        except Exception:
+            # Several service processes started together on an empty store: one creates the collection, the
+            # others' create fails; they use the one that now exists (and fail as before if there is none).
+            if not client.has_collection(collection):
+                raise
+            log.info("Milvus collection %r was created by another process meanwhile; using it", collection)
+            for attempt in range(20):  # its index may still be on the way: loading needs it
+                try:
+                    self._check_collection()
+                    break
+                except ValueError:
+                    raise
+                except Exception:
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.25)
         return self
 
     def _create(self) -> None:
