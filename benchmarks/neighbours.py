@@ -94,8 +94,8 @@ def main() -> None:
            f"recall_at_{a.k}_vs_fresh_search": round(found / total, 4), "lists_exactly_the_search": round(exact / a.check, 4),
            "hit_rate": cache.info()["hit_rate"],
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    print(json.dumps(res, indent=2))
-    if a.out:
+    print("| figure | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in res.items()))
+    if a.out:  # the same figures as JSON
         a.out.write_text(json.dumps(res, indent=2))
 
 

@@ -142,7 +142,7 @@ def format_tables(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--catalog", choices=["myntra", "musinsa"], default="myntra")
     ap.add_argument("--encoders", default="minilm,e5", help="comma list of minilm, e5")
@@ -158,7 +158,11 @@ def main() -> None:
     ap.add_argument("--partial", default=None, metavar="ENCODER",
                     help="score what a still-running (or interrupted) ENCODER run has cached so far: every method "
                          "on the items encoded so far (other encoders need a complete cache); encodes nothing")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = _parser().parse_args()
 
     if args.table:
         print(format_tables(_load(args.out)))
@@ -166,7 +170,6 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from itemtower.evaluation import baselines as bl
-    from itemtower.encoders import text as te
     from itemtower.catalog.adapters import musinsa, myntra
     from itemtower.evaluation.evaluate import score_embeddings
 
@@ -194,16 +197,7 @@ def main() -> None:
                   for f in HIDDEN_ANSWER_KEYS["musinsa"]}
         fields = []
 
-    # the sample: items and the pairs with both ends inside it
-    sel = np.arange(len(all_items))
-    if args.sample and args.sample < len(all_items):
-        sel = np.sort(np.random.default_rng(args.seed).choice(len(all_items), size=args.sample, replace=False))
-    items = [all_items[i] for i in sel]
-    labels = {"category_sub": [hidden["category_sub"][i] for i in sel]} if hidden else None
-    pairs = None
-    if conv.pairs:
-        keep = {it["id"] for it in items}
-        pairs = [(a, b) for a, b in conv.pairs if a in keep and b in keep]
+    sel, items, labels, pairs = _sample(args, all_items, conv.pairs, hidden)
     if args.partial:
         _partial(args, all_items, conv.pairs, kinds, encoders, fields, hidden)
         return
@@ -239,6 +233,33 @@ def main() -> None:
         record(f"itemtower h ({model_dir.name if model_dir.name != 'model' else model_dir.parent.name})", emb,
                {"texts_per_s": round(len(items) / dt, 1), "mean_chars": None})
 
+    _encode_and_record(args, all_items, sel, items, kinds, encoders, progress, record)
+    print()
+    print(format_tables(_load(args.out)))
+    print(f"wrote {args.out}")
+
+
+def _sample(args, all_items: list[dict], all_pairs, hidden: dict[str, list]):
+    """(rows, items, labels, pairs): a seeded sample of --sample items (all with 0), their answer labels, and the
+    pairs with both ends inside it."""
+    sel = np.arange(len(all_items))
+    if args.sample and args.sample < len(all_items):
+        sel = np.sort(np.random.default_rng(args.seed).choice(len(all_items), size=args.sample, replace=False))
+    items = [all_items[i] for i in sel]
+    labels = {"category_sub": [hidden["category_sub"][i] for i in sel]} if hidden else None
+    pairs = None
+    if all_pairs:
+        keep = {it["id"] for it in items}
+        pairs = [(a, b) for a, b in all_pairs if a in keep and b in keep]
+    return sel, items, labels, pairs
+
+
+def _encode_and_record(args, all_items: list[dict], sel: np.ndarray, items: list[dict], kinds: list[str],
+                       encoders: list[str], progress: bool, record) -> None:
+    """Each encoder on each text kind: encoded once into the cache (the sample, or the whole catalog's rows when
+    it is cached), then scored by `record`."""
+    from itemtower.encoders import text as te
+
     for kind in kinds:
         for enc in encoders:
             fn, chunk = _encoder(enc, progress)
@@ -263,10 +284,6 @@ def main() -> None:
                      "n_encoded": meta.get("n_unique")}
             tkey = f"{args.catalog} {kind}" + ("" if len(texts) == len(all_items) else f" (sample {len(texts)})")
             record(f"{ENCODER_NAMES[enc]}, {TEXT_NAMES[kind]}", emb, extra, (ENCODER_NAMES[enc], tkey, tp))
-
-    print()
-    print(format_tables(_load(args.out)))
-    print(f"wrote {args.out}")
 
 
 def _partial(args, all_items: list[dict], all_pairs, kinds: list[str], encoders: list[str], fields: list[str],
