@@ -31,6 +31,7 @@ from itemtower.model import ItemTower, TowerConfig, TowerSizes
 
 __all__ = ["ModelLoadError", "ModelNotFoundError", "atomic_save", "load_tower", "load_weights", "save_model",
            "save_run", "read_resume", "apply_resume", "load_head", "load_featurizer", "has_resume", "resume_path", "read_manifest",
+           "write_manifest",
            "tower_spec", "training_config", "PTH1", "PTH2", "MANIFEST", "RESUME", "FORMAT"]
 
 PTH1, PTH2, MANIFEST, RESUME = "tower_body.pth", "tower_norm.pth", "manifest.json", "resume.pt"
@@ -291,6 +292,12 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         raise ModelLoadError(f"{d / MANIFEST} is not a valid manifest: {e}") from None
     _check_format(d / MANIFEST, manifest)
     return manifest
+
+
+def write_manifest(directory: str | Path, manifest: dict[str, Any]) -> None:
+    """Replace DIR/manifest.json atomically (after read_manifest and a change: the weights stay as they are)."""
+    _check_format(Path(directory) / MANIFEST, manifest)
+    _atomic_write_text(Path(directory) / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
 
 
 def _check_format(path: Path, manifest: Any) -> None:

@@ -13,7 +13,6 @@ quiet slices get quieter, loud ones louder. Section 13c measures it on the three
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -51,7 +50,7 @@ def serve_measured_slice(out: str | Path, encoded: Sequence[Any], sample: int = 
     """Set the exported model's served sem_scale to the one measured on `encoded` (EncodedItems of the catalog),
     in OUT/manifest.json (the weights do not change: the scale is a constant of the served norm). Records the
     measurement under manifest["training"]["sem_scale_measured"]. None (nothing changed) without a slice."""
-    from itemtower.artifacts.checkpoint import MANIFEST, _atomic_write_text, read_manifest
+    from itemtower.artifacts.checkpoint import read_manifest, write_manifest
     from itemtower.artifacts.embedder import Embedder
 
     out = Path(out)
@@ -73,7 +72,7 @@ def serve_measured_slice(out: str | Path, encoded: Sequence[Any], sample: int = 
         "served": round(scale, 4), "ratio": round(ratio, 4), "items": min(sample, len(encoded)),
         "rule": "RMS(slice) / RMS(main) of h as trained, clipped to [%g, %g] (training/slice_weight.py)"
                 % SCALE_RANGE}
-    _atomic_write_text(out / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+    write_manifest(out, manifest)
     log(f"semantic slice served at {scale:.3f} (RMS slice / main measured on {min(sample, len(encoded))} items: "
         f"{ratio:.3f}); --no-auto-sem-scale keeps --sem-scale")
     return scale
