@@ -24,32 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from itemtower.ids import TOKEN_PAD, TYPE_PAD, TYPE_TITLE, VALUE_MASK, VALUE_PAD
+from itemtower.ids import TOKEN_PAD, TYPE_PAD, VALUE_MASK, VALUE_PAD
+from itemtower.model.attention import CrossBlock
 from itemtower.model.config import TowerConfig, TowerSizes
+from itemtower.model.semantic import SemanticBag
 
-__all__ = ["ItemTower", "SemanticBag", "SlicedNorm", "TowerBody"]
-
-
-class CrossBlock(nn.Module):
-    """Pre-norm cross-attention block: queries attend over text, then an FFN; both residual."""
-
-    def __init__(self, cfg: TowerConfig) -> None:
-        super().__init__()
-        D = cfg.d_model
-        self.ln_q, self.ln_kv, self.ln_ffn = nn.LayerNorm(D), nn.LayerNorm(D), nn.LayerNorm(D)
-        self.attn = nn.MultiheadAttention(D, cfg.n_heads, dropout=cfg.attn_dropout, batch_first=True)
-        self.ffn = nn.Sequential(nn.Linear(D, cfg.ffn_mult * D), nn.GELU(), nn.Dropout(cfg.dropout),
-                                 nn.Linear(cfg.ffn_mult * D, D))
-        self.drop = nn.Dropout(cfg.dropout)
-
-    def forward(self, q, kv, kv_pad, need_weights: bool = False):
-        # q (B, F, D), kv (B, S, D), kv_pad (B, S) True = ignore
-        kv = self.ln_kv(kv)  # once: keys and values read the same normalised tokens
-        out, w = self.attn(self.ln_q(q), kv, kv, key_padding_mask=kv_pad,
-                           need_weights=need_weights)  # out (B, F, D), w (B, F, S) head-averaged
-        q = q + self.drop(out)
-        q = q + self.drop(self.ffn(self.ln_ffn(q)))
-        return q, w
+__all__ = ["CrossBlock", "ItemTower", "SemanticBag", "SlicedNorm", "TowerBody"]
 
 
 class TowerBody(nn.Module):
@@ -139,37 +119,6 @@ class TowerBody(nn.Module):
         if need_weights:
             return out, weights if cfg.pool != "text" else []
         return out
-
-
-class SemanticBag(nn.Module):
-    """The semantic slice's input: a weighted mean of its own title-token and STD-value embeddings (sem_dim wide).
-
-    Its own tables, so that what the teacher pulls together (words of one kind of product) does not move the main
-    bag's tokens, whose job is telling near-identical products apart; the title only, because the teacher reads
-    titles (a long description would drown them); flat starting weights, because the word naming the kind of
-    product is a common one (BENCHMARKS.md 10: log-IDF cost Musinsa 0.036)."""
-
-    def __init__(self, cfg: TowerConfig, sizes: TowerSizes) -> None:
-        super().__init__()
-        S = cfg.sem_dim
-        self.tok_emb = nn.Embedding(sizes.vocab_size, S, padding_idx=TOKEN_PAD)
-        self.value_emb = nn.Embedding(sizes.n_values, S, padding_idx=VALUE_PAD)
-        self.tok_weight = nn.Embedding(sizes.vocab_size, 1)
-        self.value_weight = nn.Embedding(sizes.n_values, 1)
-        for emb in (self.tok_emb, self.value_emb):
-            nn.init.normal_(emb.weight, std=1.0 / math.sqrt(S))
-            nn.init.zeros_(emb.weight[0])
-        for wt in (self.tok_weight, self.value_weight):
-            nn.init.constant_(wt.weight, math.log(math.e - 1))  # softplus -> 1.0: a plain mean
-
-    def forward(self, t_std: torch.Tensor, t_re: torch.Tensor) -> torch.Tensor:
-        """(B, F, M), (B, 2, T) -> (B, sem_dim). Reads title tokens (type 1) and STD values (ids above VALUE_MASK)."""
-        ids, types = t_re[:, 0], t_re[:, 1]
-        w = F.softplus(self.tok_weight(ids).squeeze(-1)).masked_fill(types != TYPE_TITLE, 0.0)  # (B, T)
-        wv = F.softplus(self.value_weight(t_std).squeeze(-1)).masked_fill(t_std <= VALUE_MASK, 0.0)  # (B, F, M)
-        bag = (w.unsqueeze(-1) * self.tok_emb(ids)).sum(1) + torch.einsum("bfm,bfmd->bd", wv,
-                                                                          self.value_emb(t_std))
-        return bag / (w.sum(1) + wv.sum((1, 2))).unsqueeze(-1).clamp_min(1e-6)
 
 
 class SlicedNorm(nn.Module):
