@@ -24,12 +24,22 @@ class Embedder:
 
     `bf16 = True` (opt-in, `itemtower embed --bf16`) runs the forward pass under bf16 autocast (AMX on CPUs that
     have it): vectors within ~1e-5 cosine of fp32 on Myntra, not yet checked on a trained model's quality
-    (BENCHMARKS.md 14), hence off by default."""
+    (BENCHMARKS.md 14), hence off by default.
+
+    A model trained with photos (manifest model.image_dim > 0) reads each item's `image` (a path: absolute, or
+    relative to `image_base`; an http(s) URL only with `allow_urls`) through the feature cache `image_cache`
+    (default ~/.cache/itemtower/images); EfficientNet-Lite0 is loaded once, on the first photo not in the cache.
+    Items without a (usable) photo embed from their text alone."""
 
     bf16: bool = False
+    image_cache: str | Path | None = None
+    image_base: str | Path | None = None
+    allow_urls: bool = False
 
     def __init__(self, tower: ItemTower, featurizer: Featurizer, manifest: dict[str, Any]) -> None:
         self.tower, self.featurizer, self.manifest = tower.eval(), featurizer, manifest
+        self._image_encoder = None
+        self.photo_warnings: list[tuple[str, str]] = []  # (item id, why) of the last photos_of call
 
     @classmethod
     def load(cls, directory: str | Path) -> "Embedder":
@@ -43,11 +53,41 @@ class Embedder:
     def dim(self) -> int:
         return self.tower.cfg.h_dim
 
+    @property
+    def uses_photos(self) -> bool:
+        """Whether the model was trained with photos (it then reads items' `image`)."""
+        return self.tower.body.image is not None
+
+    def image_encoder(self):
+        """The process's EfficientNet-Lite0 for this embedder, loaded on first use (serve: in the model thread)."""
+        if self._image_encoder is None:
+            from itemtower.images.encoder import EfficientNetLite0
+
+            self._image_encoder = EfficientNetLite0()
+        return self._image_encoder
+
+    def photos_of(self, items: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(features (N, P), present (N,)) of the items' photos, or None (a text model, or no item has one).
+        An unusable photo (missing, not an image) leaves that item photo-less; the reasons are kept in
+        `photo_warnings`."""
+        self.photo_warnings = []
+        if not self.uses_photos or not any(it.get("image") for it in items):
+            return None
+        from itemtower.images.encoder import MODEL_TAG
+        from itemtower.images.features import aligned, extract
+
+        factory = _LazyEncoder(self.image_encoder, MODEL_TAG, self.tower.cfg.image_dim)
+        cache = Path(self.image_cache) if self.image_cache else Path.home() / ".cache" / "itemtower" / "images"
+        fs = extract(items, factory, cache, base_dir=self.image_base, allow_urls=self.allow_urls, progress=False)
+        self.photo_warnings = fs.warnings
+        return aligned(items, fs)
+
     @torch.inference_mode()  # no autograd bookkeeping at all (no_grad still versions tensors)
     def embed_encoded(self, encoded: Sequence[EncodedItem], batch_size: int = 256, progress: bool = False,
-                      normalized: bool = True) -> np.ndarray:
+                      normalized: bool = True, photos: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """EncodedItems -> float32 (N, D), L2-normalised (normalized=False: h before it, the projection head's
-        input, which evaluation needs for z). Batches are built from length-sorted items."""
+        input, which evaluation needs for z). Batches are built from length-sorted items. `photos` (features,
+        present), rows as `encoded`: what a photo model reads (photos_of); None: text alone."""
         n = len(encoded)
         out = np.zeros((n, self.dim), dtype=np.float32)
         order = sorted(range(n), key=lambda i: len(encoded[i].title) + sum(len(p) for ph in encoded[i].re
@@ -59,9 +99,10 @@ class Embedder:
             batches = tqdm(batches, desc="embed", unit="batch")
         for s in batches:
             idx = order[s: s + batch_size]
-            t_std, t_re = collate_items([encoded[i] for i in idx], self.featurizer.max_text_tokens)
+            view = collate_items([encoded[i] for i in idx], self.featurizer.max_text_tokens,
+                                 None if photos is None else (photos[0][idx], photos[1][idx]))
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                out[idx] = self.tower(t_std, t_re).float().numpy()
+                out[idx] = self.tower(*view).float().numpy()
         return l2_normalize(out) if normalized else out
 
     def embed(self, items: Sequence[dict[str, Any]], batch_size: int = 256, progress: bool = False,
@@ -71,7 +112,8 @@ class Embedder:
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(items) <= chunk:
-            return self.embed_encoded(self.featurizer.encode(items), batch_size, progress)
+            return self.embed_encoded(self.featurizer.encode(items), batch_size, progress,
+                                      photos=self.photos_of(items))
         out = np.empty((len(items), self.dim), dtype=np.float32)
         starts = range(0, len(items), chunk)
         if progress:
@@ -79,7 +121,9 @@ class Embedder:
 
             starts = tqdm(starts, desc="embed", unit="chunk")
         for s in starts:
-            out[s: s + chunk] = self.embed_encoded(self.featurizer.encode(items[s: s + chunk]), batch_size)
+            part = items[s: s + chunk]
+            out[s: s + chunk] = self.embed_encoded(self.featurizer.encode(part), batch_size,
+                                                   photos=self.photos_of(part))
         return out
 
     def explain(self, item: dict[str, Any], top: int = 5) -> dict[str, Any]:
@@ -88,3 +132,14 @@ class Embedder:
         from itemtower.artifacts.explain import explain_item
 
         return explain_item(self, item, top=top)
+
+
+class _LazyEncoder:
+    """An encoder factory for images.features.extract: its tag and size known up front, the model built (once,
+    by the Embedder) only when a photo is not in the cache."""
+
+    def __init__(self, build, tag: str, dim: int) -> None:
+        self.build, self.tag, self.dim = build, tag, dim
+
+    def __call__(self):
+        return self.build()

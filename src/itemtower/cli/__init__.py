@@ -186,7 +186,9 @@ def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), ou
           threads: Optional[int] = typer.Option(None, min=1, help="torch threads (default: one per core); on a "
                                                 "machine busy with other work 1 can be faster (BENCHMARKS.md 14)"),
           bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast for the forward pass (opt-in: vectors "
-                                    "agree with fp32 to ~1e-5 cosine; BENCHMARKS.md 14)")
+                                    "agree with fp32 to ~1e-5 cosine; BENCHMARKS.md 14)"),
+          image_cache: Optional[Path] = typer.Option(None, help="photo feature cache of a model trained with photos "
+                                                     "(default ~/.cache/itemtower/images)")
           ) -> None:
     """Embed a catalog: OUT.npz with `ids` (catalog order) and `embeddings` (float32 [N, D], L2-normalised h),
     chunk by chunk, the vectors written as they are made (artifacts/streaming.py)."""
@@ -198,7 +200,7 @@ def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), ou
         import torch
 
         torch.set_num_threads(threads)
-    emb_model = _load_model(model)
+    emb_model = _load_model(model, catalog, image_cache)
     emb_model.bf16 = bf16
     items = _read(catalog).items
     with tqdm(total=len(items), desc="embed", unit="item") as bar:
@@ -206,13 +208,17 @@ def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), ou
     typer.echo(f"wrote {n} x {dim} embeddings to {out}")
 
 
-def _load_model(model: Path):
+def _load_model(model: Path, catalog: Optional[Path] = None, image_cache: Optional[Path] = None):
+    """The Embedder; a model trained with photos reads `image` paths relative to the catalog's folder."""
     from itemtower.artifacts import Embedder, ModelLoadError, ModelNotFoundError
 
     try:
-        return Embedder.load(model)
+        emb = Embedder.load(model)
     except (ModelNotFoundError, ModelLoadError) as e:
         _fail(str(e))
+    emb.image_base = catalog.parent if catalog is not None else None
+    emb.image_cache = image_cache
+    return emb
 
 
 @app.command()
@@ -255,7 +261,9 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
 
 
 @app.command()
-def index(model: Path = typer.Option(...), catalog: Path = typer.Option(...)) -> None:
+def index(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
+          image_cache: Optional[Path] = typer.Option(None, help="photo feature cache of a model trained with photos "
+                                                     "(default ~/.cache/itemtower/images)")) -> None:
     """Embed the catalog into MODEL/index (ids, vectors, items), which the service loads; any earlier writes
     (the write-ahead log) are replaced. Refused while a service writes that index. With
     ITEMTOWER_INDEX_BACKEND=milvus: into the Milvus collection at ITEMTOWER_MILVUS_URI instead (index/backend.py)."""
@@ -266,7 +274,7 @@ def index(model: Path = typer.Option(...), catalog: Path = typer.Option(...)) ->
     from itemtower.serve.settings import Settings
 
     settings = Settings(model_dir=model)  # the service's own variables: ITEMTOWER_INDEX_BACKEND, ITEMTOWER_MILVUS_*
-    emb_model = _load_model(model)
+    emb_model = _load_model(model, catalog, image_cache)
     report = _read(catalog)
     vecs = emb_model.embed(report.items, progress=True)
     if backend_of(settings) == MILVUS:
@@ -292,7 +300,7 @@ def explain(model: Path = typer.Option(...), id: str = typer.Option(..., "--id",
     """Which title and RE tokens each STD query of the tower attended to most, for one item."""
     from itemtower.artifacts.explain import explain_item
 
-    emb_model = _load_model(model)
+    emb_model = _load_model(model, catalog)
     item = None
     if catalog is not None:
         item = next((it for it in _read(catalog).items if it["id"] == id), None)
@@ -309,7 +317,9 @@ def explain(model: Path = typer.Option(...), id: str = typer.Option(..., "--id",
     typer.echo(f"{id}: {item.get('title', '')}")
     for f in ex["fields"]:
         toks = ", ".join(f"{t['token']} ({t['segment']}, {t['weight']:.2f})" for t in f["tokens"])
-        typer.echo(f"  {f['field']} = {'|'.join(f['values']) or '-'}: {toks}   [nothing: {f['null_weight']:.2f}]")
+        photo = f" [photo: {f['image_weight']:.2f}]" if "image_weight" in f else ""
+        typer.echo(f"  {f['field']} = {'|'.join(f['values']) or '-'}: {toks}   [nothing: {f['null_weight']:.2f}]"
+                   + photo)
 
 
 @app.command()

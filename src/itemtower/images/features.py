@@ -18,7 +18,7 @@ import numpy as np
 from itemtower.images.cache import FeatureCache
 from itemtower.images.source import ImageError, decode, read_bytes, resolve, sha256
 
-__all__ = ["Encoder", "FeatureSet", "extract", "save_features", "load_features"]
+__all__ = ["Encoder", "FeatureSet", "extract", "aligned", "save_features", "load_features"]
 
 
 class Encoder(Protocol):
@@ -120,6 +120,20 @@ def extract(items: Sequence[dict[str, Any]], encoder: Encoder | Callable[[], Enc
         bar.close()
     vectors = np.stack([rows[k] for k in hashes]) if hashes else np.zeros((0, dim), np.float32)
     return FeatureSet(ids, vectors, hashes, warnings, n_cached, n_encoded)
+
+
+def aligned(items: Sequence[dict[str, Any]], fs: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+    """A FeatureSet laid out as `items`: (features float32 [len(items), dim], zeros where there is no photo;
+    present bool [len(items)]): what the tower's batches take (features/dataset.py)."""
+    dim = fs.vectors.shape[1] if fs.vectors.ndim == 2 else 0
+    out = np.zeros((len(items), dim), dtype=np.float32)
+    present = np.zeros(len(items), dtype=bool)
+    row = fs.row_of()
+    for i, it in enumerate(items):
+        r = row.get(str(it.get("id")))
+        if r is not None:
+            out[i], present[i] = fs.vectors[r], True
+    return out, present
 
 
 def _tag_dim(factory: Any) -> tuple[str, int]:

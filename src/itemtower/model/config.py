@@ -41,8 +41,17 @@ class TowerConfig:
     sem_scale: float = knob(1.0, "the slice's scale in the served h after its LayerNorm: its share of the cosine "
                             "is sem_scale^2 * sem_dim / (main dims + sem_scale^2 * sem_dim); training sees it at "
                             "1, so the served mix can be chosen (and changed) afterwards")
+    image_dim: int = knob(0, "width of the photo feature (1280: EfficientNet-Lite0) fed as one more key/value token "
+                          "(model/image.py); 0: no photo (set by training when the catalog has photos)")
+    image_dropout: float = knob(0.2, "training: chance that a view loses its photo token, so the text must carry "
+                                "some pairs alone (BENCHMARKS.md 12f)")
+    image_bag: float = knob(0.0, "initial weight (learned) of the photo in h's bag part beside the unit-RMS text "
+                            "bag; 0: the photo reaches h only through the queries' attention (BENCHMARKS.md 12f)")
 
     def __post_init__(self) -> None:
+        if self.image_dim < 0 or not 0 <= self.image_dropout < 1 or self.image_bag < 0:
+            raise ValueError(f"image_dim must be >= 0, image_dropout in [0, 1) and image_bag >= 0, got "
+                             f"{self.image_dim}, {self.image_dropout}, {self.image_bag}")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be 'query', 'text' or 'query+text', not {self.pool!r}")
         if self.d_model % self.n_heads:

@@ -7,6 +7,10 @@
     h_body = cat(bag, gate * mean_F(queries))  (B, 2D)                          <- pth1 (the body)
     h = LayerNorm(h_body)                                                      <- pth2 (the final norm)
 
+With image_dim > 0 (a catalog with photos, issue 12) the photo feature is one more key/value token after the null
+slot, masked for items without a photo, and with image_bag > 0 also a learned share of the bag (model/image.py):
+    image (B, image_dim), image_mask (B,) bool  -> keys/values (B, 2 + T, D)
+
 With sem_dim > 0 (the default since issue 9) the body also returns a semantic slice, a second bag over the title
 and the STD values with its own tables, and the final norm is per part:
     h = cat(LayerNorm(h_body), sem_scale * LayerNorm_sem(sem_bag))  (B, 2D + sem_dim)
@@ -27,6 +31,7 @@ from torch import nn
 from itemtower.ids import TOKEN_PAD, TYPE_PAD, VALUE_MASK, VALUE_PAD
 from itemtower.model.attention import CrossBlock
 from itemtower.model.config import TowerConfig, TowerSizes
+from itemtower.model.image import ImageToken
 from itemtower.model.semantic import SemanticBag
 
 __all__ = ["CrossBlock", "ItemTower", "SemanticBag", "SlicedNorm", "TowerBody"]
@@ -55,6 +60,7 @@ class TowerBody(nn.Module):
         self.embed_drop = nn.Dropout(cfg.embed_dropout)
         self.bag_drop = nn.Dropout(cfg.bag_dropout)
         self.sem = SemanticBag(cfg, sizes) if cfg.sem_dim else None
+        self.image = (ImageToken(cfg.image_dim, D, cfg.image_dropout, cfg.image_bag) if cfg.image_dim else None)
         bag_tables = (self.tok_emb, self.value_emb) if cfg.value_bag else (self.tok_emb,)
         for emb in (self.field_emb, self.value_emb, self.tok_emb, self.type_emb, self.pos_emb):
             # what the bag pools starts at unit scale per vector (a random projection of a bag of words)
@@ -76,7 +82,17 @@ class TowerBody(nn.Module):
         if self.value_weight is not None:
             _set_softplus(self.value_weight, idf)
 
-    def forward(self, t_std: torch.Tensor, t_re: torch.Tensor, need_weights: bool = False):
+    def _photo(self, image, image_mask, B: int, device) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The photo token and its presence, or None (no photo module, or a batch given without photos: every
+        row is then photo-less, as a text-only tower)."""
+        if self.image is None or image is None:
+            return None
+        present = (torch.ones(B, dtype=torch.bool, device=device) if image_mask is None
+                   else image_mask.to(device=device, dtype=torch.bool))
+        return self.image(image.to(device), present)
+
+    def forward(self, t_std: torch.Tensor, t_re: torch.Tensor, image: torch.Tensor | None = None,
+                image_mask: torch.Tensor | None = None, need_weights: bool = False):
         cfg = self.cfg
         B, Fn, M = t_std.shape
         ids, types = t_re[:, 0, : self.sizes.max_len], t_re[:, 1, : self.sizes.max_len]  # (B, T) each
@@ -89,11 +105,15 @@ class TowerBody(nn.Module):
         pad = types == TYPE_PAD  # (B, T)
         tok = self.embed_drop(self.tok_emb(ids))  # (B, T, D); one dropout mask for both paths (bernoulli is costly)
         parts = []
+        photo = self._photo(image, image_mask, B, ids.device)  # (token (B, D), present (B,)) or None
         if cfg.pool != "text":
             pos = torch.arange(T, device=ids.device)
             kv = tok + self.type_emb(types) + self.pos_emb(pos).unsqueeze(0)  # (B, T, D)
             kv = torch.cat([self.null_kv.expand(B, 1, -1), kv], 1)  # (B, 1 + T, D)
             kv_pad = torch.cat([torch.zeros(B, 1, dtype=torch.bool, device=ids.device), pad], 1)  # (B, 1 + T)
+            if photo is not None:  # [null, photo, text]: the photo slot is masked where there is none
+                kv = torch.cat([kv[:, :1], (photo[0] + self.image.type_vec).unsqueeze(1), kv[:, 1:]], 1)
+                kv_pad = torch.cat([kv_pad[:, :1], ~photo[1].unsqueeze(1), kv_pad[:, 1:]], 1)
             weights = []
             for blk in self.blocks:
                 q, w = blk(q, kv, kv_pad, need_weights)
@@ -112,6 +132,9 @@ class TowerBody(nn.Module):
                 bag = bag + torch.einsum("bfm,bfmd->bd", wv, self.embed_drop(val))
                 w_sum = w_sum + wv.sum((1, 2)).unsqueeze(-1)
             bag = self.bag_drop(bag / w_sum.clamp_min(1e-6))
+            share = self.image.bag_share(*photo) if photo is not None else None
+            if share is not None:
+                bag = _unit_rms(bag) + share
             parts.insert(0, _unit_rms(bag) if cfg.pool == "query+text" else bag)
         if self.sem is not None:
             parts.append(self.sem(t_std, t_re))
@@ -157,9 +180,10 @@ class ItemTower(nn.Module):
         self.norm = (SlicedNorm(cfg.main_dim, cfg.sem_dim, cfg.sem_scale) if cfg.sem_dim
                      else nn.LayerNorm(cfg.h_dim))
 
-    def forward(self, t_std: torch.Tensor, t_re: torch.Tensor) -> torch.Tensor:
-        """(B, F, M), (B, 2, T) long -> h (B, h_dim), not L2-normalised."""
-        return self.norm(self.body(t_std, t_re))
+    def forward(self, t_std: torch.Tensor, t_re: torch.Tensor, image: torch.Tensor | None = None,
+                image_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, F, M), (B, 2, T) long [, (B, image_dim) float, (B,) bool] -> h (B, h_dim), not L2-normalised."""
+        return self.norm(self.body(t_std, t_re, image, image_mask))
 
     def semantic(self, t_std: torch.Tensor, t_re: torch.Tensor) -> torch.Tensor:
         """The semantic slice alone, normalised as in h (B, sem_dim): what the distillation teaches. Cheap: it
@@ -169,7 +193,9 @@ class ItemTower(nn.Module):
         return self.norm.sem(self.body.sem(t_std, t_re))
 
     @torch.no_grad()
-    def attention(self, t_std: torch.Tensor, t_re: torch.Tensor) -> list[torch.Tensor]:
-        """Per block, head-averaged attention of each STD query over [null] + text tokens: (B, F, 1 + T)."""
-        _, weights = self.body(t_std, t_re, need_weights=True)
+    def attention(self, t_std: torch.Tensor, t_re: torch.Tensor, image: torch.Tensor | None = None,
+                  image_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Per block, head-averaged attention of each STD query over [null] + text tokens: (B, F, 1 + T); with a
+        photo module and photos given, over [null, photo] + text tokens: (B, F, 2 + T)."""
+        _, weights = self.body(t_std, t_re, image, image_mask, need_weights=True)
         return weights

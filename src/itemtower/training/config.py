@@ -61,6 +61,11 @@ class TrainConfig:
                                 "items when training ends (training/slice_weight.py, BENCHMARKS.md 13c): the "
                                 "catalog's own balance, label-free; --no-auto-sem-scale serves --sem-scale as set")
     cache_dir: str | None = knob(None, "where distillation keeps e5's vectors (default ~/.cache/itemtower)")
+    images: bool = knob(True, "use the items' photos (`image`) when the catalog has them: features (cached) before "
+                        "training, inside the budget, and a photo token in the tower (BENCHMARKS.md 12f); "
+                        "--no-images: text only", flags=("--images/--no-images",))
+    image_cache: str | None = knob(None, "photo feature cache, by file content (default CACHE_DIR/images, "
+                                   "~/.cache/itemtower/images)")
     progress: bool = knob(True, "progress bars")
     device: str = knob("cpu", "where the tower trains: cpu (the tested path), cuda (an error without a GPU), auto "
                        "(cuda when present); under torchrun, each process takes cuda:LOCAL_RANK and nccl",

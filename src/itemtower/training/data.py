@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -19,7 +20,8 @@ from itemtower.catalog.schema import Schema
 from itemtower.encoders.text import e5_encoder
 from itemtower.training.config import TrainConfig
 
-__all__ = ["TrainData", "Teacher", "build_data", "featurize", "load_teacher", "split_rows", "teacher_rows"]
+__all__ = ["TrainData", "Teacher", "build_data", "featurize", "load_photos", "load_teacher", "split_rows",
+           "teacher_rows"]
 
 Log = Callable[[str], None]
 
@@ -35,6 +37,7 @@ class TrainData:
     val_ds: SimCSERecSysDataset
     loader: DataLoader
     batch_size: int  # what the loader uses: cfg.batch_size, or fewer on a small catalog
+    photos: tuple[np.ndarray, np.ndarray] | None = None  # (features (N, P), present (N,)) for `encoded`, or None
 
     def collate(self, batch):
         return collate_views(batch, self.featurizer.max_text_tokens)
@@ -88,17 +91,43 @@ def build_data(items: Sequence[dict], featurizer: Featurizer, encoded: list[Enco
             f"{len(swaps.colour_ids)} colour tokens")
     labels = labels_of(items, cfg.use_groups)
     val_idx, train_idx = split_rows(len(items), cfg.val_frac, cfg.seed)
+    photos = load_photos(items, cfg, log)
 
     def dataset(rows: np.ndarray, seed: int) -> SimCSERecSysDataset:
         return SimCSERecSysDataset([encoded[i] for i in rows], [labels[i] for i in rows], cfg.views, seed,
-                                   mask_groups, swaps, colour_field)
+                                   mask_groups, swaps, colour_field,
+                                   photos=None if photos is None else (photos[0][rows], photos[1][rows]))
 
     train_ds, val_ds = dataset(train_idx, cfg.seed), dataset(val_idx, cfg.seed + 1)
     bs = min(cfg.batch_size, len(train_ds))
-    data = TrainData(featurizer, encoded, train_idx, train_ds, val_ds, None, bs)  # type: ignore[arg-type]
+    data = TrainData(featurizer, encoded, train_idx, train_ds, val_ds, None, bs, photos)  # type: ignore[arg-type]
     data.loader = DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=len(train_ds) > bs,
                              collate_fn=data.collate, generator=torch.Generator().manual_seed(cfg.seed))
     return data
+
+
+def load_photos(items: Sequence[dict], cfg: TrainConfig, log: Log) -> tuple[np.ndarray, np.ndarray] | None:
+    """The photo features of the items that have a usable `image` (cached by file content; the encoder is loaded
+    only for photos not in the cache), aligned with `items`; None when photos are off or no item has one.
+    Relative paths are read from the catalog's folder; unusable photos are logged and the item has none."""
+    if not cfg.images or not any(it.get("image") for it in items):
+        return None
+    from itemtower.images.encoder import EfficientNetLite0
+    from itemtower.images.features import aligned, extract
+
+    t0 = time.perf_counter()
+    cache = Path(cfg.image_cache) if cfg.image_cache else (
+        Path(cfg.cache_dir) if cfg.cache_dir else Path.home() / ".cache" / "itemtower") / "images"
+    base = Path(cfg.catalog).parent if cfg.catalog else None
+    fs = extract(items, EfficientNetLite0, cache, base_dir=base, progress=cfg.progress)
+    for iid, msg in fs.warnings[:5]:
+        log(f"photo of item {iid!r} not used: {msg}")
+    if not fs.ids:
+        log(f"no usable photo among {len(items)} items ({len(fs.warnings)} unusable): text only")
+        return None
+    log(f"photos: {len(fs.ids)} of {len(items)} items ({fs.n_cached} cached, {fs.n_encoded} encoded, "
+        f"{len(fs.warnings)} unusable; {time.perf_counter() - t0:.1f}s)")
+    return aligned(items, fs)
 
 
 def labels_of(items: Sequence[dict], use_groups: bool) -> list[int]:

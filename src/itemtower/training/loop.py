@@ -76,7 +76,7 @@ def _train(cfg: TrainConfig, items: Sequence[dict] | None, schema: Schema | None
                                         lambda fitted: featurize(items, schema, cfg, log, featurizer=fitted)[1])
     data = build_data(items, featurizer, encoded, cfg, log)
     data.loader = dist.shard_loader(data.loader)
-    tower = new_tower(cfg, featurizer)
+    tower = new_tower(cfg, featurizer, data.photos)
     teacher = dist.from_rank0(lambda: load_teacher(items, data.train_idx, cfg, log))
     task = TrainTask(tower, cfg, teacher).to(dist.device)
     opt = torch.optim.AdamW(task.trainable(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -27,10 +27,16 @@ def tower_sizes(featurizer: Featurizer) -> TowerSizes:
                       max_len=featurizer.max_text_tokens)
 
 
-def new_tower(cfg: TrainConfig, featurizer: Featurizer) -> ItemTower:
+def new_tower(cfg: TrainConfig, featurizer: Featurizer, photos=None) -> ItemTower:
     """A fresh tower, its slice at scale 1 (training's view; the export writes cfg.tower.sem_scale), its bags'
-    weights at log-IDF when cfg.idf_init."""
-    tower = ItemTower(replace(cfg.tower, sem_scale=1.0), tower_sizes(featurizer))
+    weights at log-IDF when cfg.idf_init. With `photos` (TrainData.photos: features, present) that hold at least
+    one photo, a photo token of their width, centred on their mean (model/image.py)."""
+    tcfg = replace(cfg.tower, sem_scale=1.0)
+    has_photos = photos is not None and bool(photos[1].any())
+    tcfg = replace(tcfg, image_dim=photos[0].shape[1] if has_photos else 0)
+    tower = ItemTower(tcfg, tower_sizes(featurizer))
+    if has_photos:
+        tower.body.image.set_mean(torch.from_numpy(photos[0][photos[1]].mean(0)))
     if cfg.idf_init and featurizer.n_docs:
         _init_idf(tower, featurizer)
     return tower
@@ -76,16 +82,17 @@ class TrainTask(nn.Module):
         """The optimizer's parameters: the tower's, then the head's (the order resume.pt's optimizer state has)."""
         return list(self.tower.parameters()) + list(self.head.parameters())
 
-    def z(self, t_std: torch.Tensor, t_re: torch.Tensor) -> torch.Tensor:
-        """(B, F, M), (B, 2, T) -> z (B, proj_dim): the head over h, what NT-Xent compares."""
-        return self.head(self.tower(t_std, t_re))
+    def z(self, *view: torch.Tensor) -> torch.Tensor:
+        """A view's tensors ((B, F, M), (B, 2, T)[, photos (B, P), (B,)]) -> z (B, proj_dim): the head over h,
+        what NT-Xent compares."""
+        return self.head(self.tower(*view))
 
     def contrastive_loss(self, batch, shard=None) -> torch.Tensor:
         """NT-Xent between the two views' z; items sharing a label are positives. With `shard` (a Dist), over
         every rank's rows in rank order: the global batch, laid out as one process would."""
-        (s1, r1), (s2, r2), y = batch
-        s1, r1, s2, r2, y = self._on_device(s1, r1, s2, r2, y)
-        z1, z2 = self.z(s1, r1), self.z(s2, r2)
+        v1, v2, y = batch
+        (y,) = self._on_device(y)
+        z1, z2 = self.z(*self._on_device(*v1)), self.z(*self._on_device(*v2))
         if shard is not None:
             z1, z2, y = shard.gather(z1), shard.gather(z2), shard.gather(y)
         return self.contrastive(z1, z2, y)
