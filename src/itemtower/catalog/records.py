@@ -14,12 +14,13 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from itemtower.catalog.jsonsafe import json_problems
 from itemtower.catalog.jsonsafe import parse_line as _parse_line  # a module global: benchmarks/json_check.py swaps it
-from itemtower.catalog.problems import ERROR, WARNING, CatalogError, Problem, ProblemCounts, _allowed_text, _short
+from itemtower.catalog.problems import ERROR, WARNING, CatalogError, Problem, ProblemCounts, _allowed_text
 from itemtower.catalog.schema import Schema
+from itemtower.catalog.lines import read_pairs, write_catalog, write_pairs  # noqa: F401  (re-exported)
 
 __all__ = [
     "Problem",
@@ -279,121 +280,92 @@ def read_catalog(path: str | Path, schema: Schema | None = None, strict: bool = 
     on the later line (the first is kept). `strict=True` raises `CatalogError` if there is any error.
 
     Raises FileNotFoundError if the file is missing, ValueError if no line of it is JSON (not a JSONL file).
+    The whole catalog in memory; CatalogStream reads the same records one at a time.
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"catalog file not found: {p}")
-    if p.is_dir():
-        raise IsADirectoryError(f"catalog path is a directory, expected a .jsonl file: {p}")
-
-    checker = _Checker(schema)
-    items: list[dict[str, Any]] = []
-    problems: list[Problem] = []
-    first_line_of: dict[str, int] = {}
-    n_lines = 0
-    n_json = 0  # lines that parsed as JSON at all: zero of them means "this is not JSONL"
-
-    # Binary read, per-line decode: one badly encoded line is a problem on that line, not a crash of the file.
-    with p.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            n_lines = lineno
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]  # a BOM from a Windows editor
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                problems.append(Problem(lineno, None, "record", raw[:60], f"not UTF-8: {e.reason} at byte {e.start}"))
-                continue
-            try:
-                obj, json_safe = _parse_line(text)
-            except json.JSONDecodeError as e:
-                problems.append(
-                    Problem(lineno, None, "record", text.strip(), f"malformed JSON (column {e.colno}): {e.msg}")
-                )
-                continue
-            except RecursionError:  # json's parser gives up near 1,000 levels: one bad line, not a failed file
-                problems.append(Problem(lineno, None, "record", text.strip(),
-                                        "nested too deeply to parse (objects/arrays about 1,000 levels deep)"))
-                continue
-            except ValueError as e:  # e.g. an integer of more than 4,300 digits (Python's int conversion limit)
-                problems.append(Problem(lineno, None, "record", text.strip(),
-                                        f"cannot be parsed: {str(e).split(';')[0]}"))
-                continue
-            n_json += 1
-
-            found = checker.check(obj, line=lineno, json_safe=json_safe)
-            item_id = str(obj["id"]).strip() if isinstance(obj, dict) and _is_id(obj.get("id")) else None
-            if item_id and not any(pr.is_error for pr in found):
-                first = first_line_of.get(item_id)
-                if first is not None:
-                    found.append(Problem(lineno, item_id, "id", item_id, f"duplicate id (first on line {first})"))
-            problems.extend(found)
-            if any(pr.is_error for pr in found):
-                continue
-            first_line_of[item_id] = lineno  # type: ignore[index]  # no error => id is present
-            items.append(normalize_item(obj))
-
-    if n_json == 0 and problems:
-        raise ValueError(
-            f"{p}: no line is valid JSON; a catalog is JSON Lines (one JSON object per line). "
-            f"First problem: {problems[0]}"
-        )
-    report = CatalogReport(items=items, problems=problems, n_lines=n_lines, source=str(p))
+    stream = CatalogStream(path, schema)
+    items = list(stream)
+    report = stream.report(items)
     if strict and report.n_errors:
-        raise CatalogError(problems, source=p)
+        raise CatalogError(report.problems, source=stream.path)
     return report
 
 
-def write_catalog(path: str | Path, items: Iterable[dict[str, Any]]) -> int:
-    """Write items as JSON Lines (UTF-8, Korean kept readable); returns the number written."""
-    return _write_lines(path, (json.dumps(it, ensure_ascii=False) for it in items))
+class CatalogStream:
+    """The records of a catalog one at a time (issue 13: memory flat at a million items): iterate it for the
+    usable, normalized items, exactly those read_catalog keeps, in file order; `problems`, `n_lines` and
+    `n_items` grow as it goes (complete once the iteration ends). Only the ids seen (for the duplicate check,
+    with their first line) are kept, never the item dicts. One pass per stream.
+
+    Raises FileNotFoundError / IsADirectoryError at construction, and ValueError at the end of the iteration if
+    no line of the file is JSON (not a JSONL file), as read_catalog does."""
+
+    def __init__(self, path: str | Path, schema: Schema | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"catalog file not found: {self.path}")
+        if self.path.is_dir():
+            raise IsADirectoryError(f"catalog path is a directory, expected a .jsonl file: {self.path}")
+        self.schema = schema
+        self.problems: list[Problem] = []
+        self.n_lines = self.n_items = 0
+        self._started = False
+
+    def report(self, items: list[dict[str, Any]] | None = None) -> CatalogReport:
+        """The CatalogReport of what has been read (items: the list, if the caller kept one)."""
+        return CatalogReport(items=items if items is not None else [], problems=self.problems,
+                             n_lines=self.n_lines, source=str(self.path))
+
+    def __iter__(self):
+        if self._started:
+            raise RuntimeError(f"{self.path}: a CatalogStream is read once; make a new one to read again")
+        self._started = True
+        checker = _Checker(self.schema)
+        first_line_of: dict[str, int] = {}
+        n_json = 0  # lines that parsed as JSON at all: zero of them means "this is not JSONL"
+        problems = self.problems
+        # Binary read, per-line decode: one badly encoded line is a problem on that line, not a crash of the file.
+        with self.path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                self.n_lines = lineno
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]  # a BOM from a Windows editor
+                if not raw.strip():
+                    continue
+                parsed = _parse_raw(lineno, raw)
+                if isinstance(parsed, Problem):
+                    problems.append(parsed)
+                    continue
+                obj, json_safe = parsed
+                n_json += 1
+                found = checker.check(obj, line=lineno, json_safe=json_safe)
+                item_id = str(obj["id"]).strip() if isinstance(obj, dict) and _is_id(obj.get("id")) else None
+                if item_id and not any(pr.is_error for pr in found):
+                    first = first_line_of.get(item_id)
+                    if first is not None:
+                        found.append(Problem(lineno, item_id, "id", item_id, f"duplicate id (first on line {first})"))
+                problems.extend(found)
+                if any(pr.is_error for pr in found):
+                    continue
+                first_line_of[item_id] = lineno  # type: ignore[index]  # no error => id is present
+                self.n_items += 1
+                yield normalize_item(obj)
+        if n_json == 0 and problems:
+            raise ValueError(f"{self.path}: no line is valid JSON; a catalog is JSON Lines (one JSON object per "
+                             f"line). First problem: {problems[0]}")
 
 
-def _write_lines(path: str | Path, lines: Iterable[str]) -> int:
-    """Each string and a newline to a UTF-8 file (its folder made); returns the number of lines written."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with p.open("w", encoding="utf-8", newline="\n") as fh:
-        for line in lines:
-            fh.write(line)
-            fh.write("\n")
-            n += 1
-    return n
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Relevance pairs: `id_a<TAB>id_b` per line (unordered pairs of items that should be near each other)
-
-
-def read_pairs(path: str | Path) -> list[tuple[str, str]]:
-    """Read `id_a<TAB>id_b` lines; '#' comments and blank lines are ignored. A bad line raises ValueError naming it
-    (pairs are small, hand-made or generated: a bad one is a bug to fix, not noise to skip)."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"pairs file not found: {p}")
-    pairs: list[tuple[str, str]] = []
-    with p.open(encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            stripped = line.strip()
-            if not stripped or stripped.startswith("#"):
-                continue
-            parts = [s.strip() for s in line.rstrip("\r\n").split("\t")]
-            if len(parts) != 2 or not parts[0] or not parts[1]:
-                raise ValueError(f"{p}: line {lineno}: expected 'id_a<TAB>id_b', got {_short(line.rstrip())}")
-            pairs.append((parts[0], parts[1]))
-    return pairs
-
-
-def write_pairs(path: str | Path, pairs: Iterable[tuple[Any, Any]]) -> int:
-    """Write pairs as `id_a<TAB>id_b` lines; returns the number written."""
-    def lines():
-        for a, b in pairs:
-            a, b = str(a), str(b)
-            if any(c in s for s in (a, b) for c in "\t\r\n"):
-                raise ValueError(f"an id in a pair contains a tab or newline: {(a, b)!r}")
-            yield f"{a}\t{b}"
-
-    return _write_lines(path, lines())
+def _parse_raw(lineno: int, raw: bytes):
+    """One line's bytes -> (object, certainly JSON-safe) or the Problem that drops the line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Problem(lineno, None, "record", raw[:60], f"not UTF-8: {e.reason} at byte {e.start}")
+    try:
+        return _parse_line(text)
+    except json.JSONDecodeError as e:
+        return Problem(lineno, None, "record", text.strip(), f"malformed JSON (column {e.colno}): {e.msg}")
+    except RecursionError:  # json's parser gives up near 1,000 levels: one bad line, not a failed file
+        return Problem(lineno, None, "record", text.strip(),
+                       "nested too deeply to parse (objects/arrays about 1,000 levels deep)")
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits (Python's int conversion limit)
+        return Problem(lineno, None, "record", text.strip(), f"cannot be parsed: {str(e).split(';')[0]}")
