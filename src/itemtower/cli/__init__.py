@@ -188,24 +188,27 @@ def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), ou
           bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast for the forward pass (opt-in: vectors "
                                     "agree with fp32 to ~1e-5 cosine; BENCHMARKS.md 14)"),
           image_cache: Optional[Path] = typer.Option(None, help="photo feature cache of a model trained with photos "
-                                                     "(default ~/.cache/itemtower/images)")
+                                                     "(default ~/.cache/itemtower/images)"),
+          shard: Optional[str] = typer.Option(None, help="i/n: embed only shard i of n into OUT.shards/ (a rerun "
+                                              "skips finished shards; default under torchrun: RANK/WORLD_SIZE)"),
+          merge: bool = typer.Option(False, "--merge", help="join the finished shards in OUT.shards/ into OUT")
           ) -> None:
     """Embed a catalog: OUT.npz with `ids` (catalog order) and `embeddings` (float32 [N, D], L2-normalised h),
-    chunk by chunk, the vectors written as they are made (artifacts/streaming.py)."""
-    from tqdm import tqdm
-
-    from itemtower.artifacts.streaming import embed_to_npz
+    the catalog streamed, chunk by chunk, the vectors written as they are made (artifacts/streaming.py); in
+    shards with --shard or torchrun, then --merge (artifacts/shards.py, README "Scaling out")."""
+    from itemtower.cli.embed_cmd import run_embed
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    emb_model = _load_model(model, catalog, image_cache)
-    emb_model.bf16 = bf16
-    items = _read(catalog).items
-    with tqdm(total=len(items), desc="embed", unit="item") as bar:
-        n, dim = embed_to_npz(emb_model, items, out, batch_size, on_chunk=lambda done: bar.update(done - bar.n))
-    typer.echo(f"wrote {n} x {dim} embeddings to {out}")
+
+    def load():
+        emb_model = _load_model(model, catalog, image_cache)
+        emb_model.bf16 = bf16
+        return emb_model
+
+    run_embed(load, model, catalog, out, batch_size, shard, merge)
 
 
 def _load_model(model: Path, catalog: Optional[Path] = None, image_cache: Optional[Path] = None):
