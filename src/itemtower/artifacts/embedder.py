@@ -45,6 +45,13 @@ class Embedder:
     def load(cls, directory: str | Path) -> "Embedder":
         return cls(*load_tower(directory))
 
+    def to(self, device: str | torch.device) -> "Embedder":
+        """Run the tower on `device` ("cpu", "cuda", "auto": model/device.resolve_device); batches follow it."""
+        from itemtower.model.device import resolve_device
+
+        self.tower.to(resolve_device(device) if isinstance(device, str) else device)
+        return self
+
     @property
     def schema(self):
         return self.featurizer.schema
@@ -97,12 +104,15 @@ class Embedder:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc="embed", unit="batch")
+        dev = next(self.tower.parameters()).device  # Embedder.to(device); CPU unless moved
         for s in batches:
             idx = order[s: s + batch_size]
             view = collate_items([encoded[i] for i in idx], self.featurizer.max_text_tokens,
                                  None if photos is None else (photos[0][idx], photos[1][idx]))
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                out[idx] = self.tower(*view).float().numpy()
+            if dev.type == "cuda":  # pinned host memory: the copy runs asynchronously
+                view = [t.pin_memory().to(dev, non_blocking=True) for t in view]
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.bf16):
+                out[idx] = self.tower(*view).float().cpu().numpy()
         return l2_normalize(out) if normalized else out
 
     def embed(self, items: Sequence[dict[str, Any]], batch_size: int = 256, progress: bool = False,

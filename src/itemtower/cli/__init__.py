@@ -191,7 +191,9 @@ def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), ou
                                                      "(default ~/.cache/itemtower/images)"),
           shard: Optional[str] = typer.Option(None, help="i/n: embed only shard i of n into OUT.shards/ (a rerun "
                                               "skips finished shards; default under torchrun: RANK/WORLD_SIZE)"),
-          merge: bool = typer.Option(False, "--merge", help="join the finished shards in OUT.shards/ into OUT")
+          merge: bool = typer.Option(False, "--merge", help="join the finished shards in OUT.shards/ into OUT"),
+          device: str = typer.Option("cpu", help="cpu, cuda (an error without a GPU) or auto (CUDA when present); "
+                                     "with --bf16 on CUDA: bf16 autocast there")
           ) -> None:
     """Embed a catalog: OUT.npz with `ids` (catalog order) and `embeddings` (float32 [N, D], L2-normalised h),
     the catalog streamed, chunk by chunk, the vectors written as they are made (artifacts/streaming.py); in
@@ -206,7 +208,7 @@ def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), ou
     def load():
         emb_model = _load_model(model, catalog, image_cache)
         emb_model.bf16 = bf16
-        return emb_model
+        return emb_model.to(device)  # ValueError: an unknown device, or cuda without one (run_embed says so)
 
     run_embed(load, model, catalog, out, batch_size, shard, merge)
 

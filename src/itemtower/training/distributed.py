@@ -36,22 +36,11 @@ import torch.distributed as torch_dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
+from itemtower.model.device import DEVICES, resolve_device
+
 __all__ = ["Dist", "session", "resolve_device", "DEVICES"]
 
 T = TypeVar("T")
-DEVICES = ("cpu", "cuda", "auto")
-
-
-def resolve_device(name: str) -> torch.device:
-    """"cpu" (default), "cuda" (an error without a GPU) or "auto" (CUDA when present, else CPU)."""
-    if name not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {name!r}")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but torch sees no CUDA device: train with --device cpu (the "
-                         "default) or --device auto, or install a CUDA build of torch on a machine with a GPU")
-    return torch.device(name)
 
 
 @contextmanager

@@ -206,7 +206,8 @@ def run_epoch(task: TrainTask, data: TrainData, opt, sched: Schedule, state: Run
     for batch in bar:
         for g in opt.param_groups:
             g["lr"] = sched.lr(state.step)
-        loss, c_loss, d_loss = dist.step_loss(task, batch, data)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dist.device.type == "cuda"):  # CPU: fp32
+            loss, c_loss, d_loss = dist.step_loss(task, batch, data)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
