@@ -9,7 +9,7 @@ Each run trains `train(TrainConfig(...))` on the 5,353 items (photos from runs/i
 benchmarks/images.py filled), then embeds them through the Embedder (the photo model reads each item's `image`)
 and scores exact cosine top-50 with `metrics.pair_metrics`. A run is NAME or NAME:key=value;key=value (TowerConfig
 or TrainConfig keys, e.g. `photo_bag:image_bag=0.5`). The steps each run got are reported (the machine is shared:
---epochs fixes them for a comparison at equal steps). Writes runs/bench/photo_tower/<name>.json and prints a row.
+--epochs fixes them for a comparison at equal steps). Writes runs/bench/photo_tower/TAG/NAME.json, prints a row.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def run(name: str, kw: dict[str, Any], items, pairs, args) -> dict[str, Any]:
     from itemtower.artifacts import Embedder
     from itemtower.training import TrainConfig, train
 
-    out = OUT / name
+    out = OUT / args.tag / name
     base = {"out": str(out), "max_minutes": args.max_minutes, "epochs": args.epochs, "seed": args.seed,
             "image_cache": str(CACHE), "progress": False}
     cfg = TrainConfig.from_dict({**base, **kw})
@@ -104,8 +104,8 @@ def run(name: str, kw: dict[str, Any], items, pairs, args) -> dict[str, Any]:
     row.update(name=name, overrides=kw, steps=steps, epochs=len(hist["epoch_val_loss"]), train_s=round(train_s, 1),
                image_dim=emb.tower.cfg.image_dim, embed_items_per_s=round(len(items) / embed_s, 1),
                load=_load(), **_timing(logs))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{name}.json").write_text(json.dumps(row, indent=1))
+    (OUT / args.tag).mkdir(parents=True, exist_ok=True)
+    (OUT / args.tag / f"{name}.json").write_text(json.dumps(row, indent=1))
     print(json.dumps(row), flush=True)
     return row
 
@@ -141,6 +141,7 @@ def main() -> None:
     ap.add_argument("--max-minutes", type=float, default=4.0)
     ap.add_argument("--epochs", type=int, default=None, help="cap on epochs: equal steps across runs")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tag", default="default", help="runs go to runs/bench/photo_tower/TAG/NAME")
     ap.add_argument("--baselines", action="store_true", help="the untrained rows (photo, TF-IDF, fusion) only")
     args = ap.parse_args()
     if not (DATA / "myntra_images" / "images").is_dir():

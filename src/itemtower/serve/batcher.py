@@ -78,6 +78,10 @@ class BatchingEmbedder:
         return self.inner.dim
 
     @property
+    def uses_photos(self) -> bool:  # serve/photos.py: whether items' `image` is read
+        return bool(getattr(self.inner, "uses_photos", False))
+
+    @property
     def batching(self) -> bool:
         return self.max_wait > 0 and self._task is not None
 

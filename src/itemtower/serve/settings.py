@@ -17,7 +17,8 @@ class Settings(BaseSettings):
     Environment: ITEMTOWER_MODEL (model_dir), ITEMTOWER_API_KEY, ITEMTOWER_MAX_BATCH, ITEMTOWER_MAX_K,
     ITEMTOWER_MAX_BODY_BYTES, ITEMTOWER_SNAPSHOT_EVERY_OPS, ITEMTOWER_SNAPSHOT_EVERY_SECONDS,
     ITEMTOWER_ANN_THRESHOLD, ITEMTOWER_EF_SEARCH, ITEMTOWER_HNSW_M, ITEMTOWER_SEARCH_THREADS, ITEMTOWER_TORCH_THREADS,
-    ITEMTOWER_BATCH_WAIT_MS, ITEMTOWER_BATCH_MAX_ITEMS, ITEMTOWER_NEIGHBOUR_DEPTH, ITEMTOWER_NEIGHBOUR_MAX_ITEMS.
+    ITEMTOWER_BATCH_WAIT_MS, ITEMTOWER_BATCH_MAX_ITEMS, ITEMTOWER_NEIGHBOUR_DEPTH, ITEMTOWER_NEIGHBOUR_MAX_ITEMS,
+    ITEMTOWER_IMAGE_ROOT, ITEMTOWER_MAX_IMAGE_BYTES, ITEMTOWER_IMAGE_CACHE.
     Keyword arguments (`Settings(model_dir=...)`) override the
     environment.
     """
@@ -61,5 +62,11 @@ class Settings(BaseSettings):
     batch_max_items: int = Field(256, ge=1, description="most items in one model call of the batching queue")
     neighbour_depth: int = Field(30, ge=0, description="similar-by-id answers from kept lists of each item's top "
                                  "this many (serve/neighbours.py), right as of the last write; 0 switches them off")
+    # Photos (issue 12; serve/photos.py): which server files an item's `image` may name, and sent photos' size
+    image_root: Path | None = Field(None, description="ITEMTOWER_IMAGE_ROOT: the folder an item's image path must be "
+                                    "inside (symlinks followed); unset: image paths are refused")
+    max_image_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="largest photo sent as a data URL (decoded)")
+    image_cache: Path | None = Field(None, description="photo feature cache of a model trained with photos "
+                                     "(default ~/.cache/itemtower/images)")
     neighbour_max_items: int = Field(200_000, ge=0, description="most items with a kept list (about 0.5 kB each "
                                      "at depth 30); past it, the oldest lists make room")

@@ -12,7 +12,7 @@ from collections import defaultdict
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from itemtower.serve import writes
+from itemtower.serve import photos, writes
 from itemtower.serve.deps import EmbedderDep, IndexDep, SettingsDep, StateDep, require_api_key
 from itemtower.serve.schemas import ItemFull, ProblemOut
 from itemtower.serve.validation import ApiError, check_items, summary
@@ -93,7 +93,9 @@ def put_items(body: BatchUpsertRequest, embedder: EmbedderDep, index: IndexDep, 
         problems.sort(key=lambda p: (p.item if p.item is not None else -1))
         raise ApiError(422, "invalid batch, nothing stored: " + summary(problems), problems)
     ids = [item["id"] for item in normalized]
-    vectors = embedder.embed(normalized)  # (N, D): one model call for the batch
+    with photos.prepare(embedder, settings, normalized, store=True) as (normalized, model_in, warn):
+        vectors = embedder.embed(model_in)  # (N, D): one model call for the batch (photos: serve/photos.py)
+    warnings = warnings + warn
     created = writes.upsert(state, ids, vectors, normalized)
     return BatchUpsertResponse(
         items=[BatchUpsertEntry(id=i, created=c) for i, c in zip(ids, created)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from itemtower.serve import photos
 from itemtower.serve.deps import EmbedderDep, SettingsDep
 from itemtower.serve.schemas import EmbedRequest, EmbedResponse, ProblemOut
 from itemtower.serve.validation import ApiError, check_items
@@ -32,5 +33,7 @@ def embed(body: EmbedRequest, embedder: EmbedderDep, settings: SettingsDep) -> E
                        [ProblemOut(field="items", value=len(body.items), severity="error",
                                    message=f"more than max_batch ({settings.max_batch}) items")])
     items, warnings = check_items(body.items, embedder.schema, partial=True)
-    vectors = embedder.embed(items) if items else []
+    with photos.prepare(embedder, settings, items, store=False) as (_, model_in, warn):
+        vectors = embedder.embed(model_in) if items else []  # a sent photo lives as long as this call
+    warnings = warnings + warn
     return EmbedResponse(dim=embedder.dim, embeddings=[v.tolist() for v in vectors], warnings=warnings)

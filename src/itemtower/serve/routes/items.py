@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from itemtower.index import VectorIndex
-from itemtower.serve import similar_query, similarity, writes
-from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, StateDep, model_and_index, \
+from itemtower.serve import photos, similar_query, similarity, writes
+from itemtower.serve.deps import EmbedderDep, Explainer, IndexDep, SettingsDep, StateDep, model_and_index, \
     require_api_key
 from itemtower.serve.schemas import ErrorResponse, ItemOut, ItemPut, ProblemOut, SimilarResponse, \
     UpsertResponse
@@ -73,7 +73,7 @@ async def similar(item_id: str, request: Request) -> Response:
     responses={**_NOT_FOUND, 501: {"model": ErrorResponse, "description": "the loaded model has no attention"},
                **_NO_MODEL},
 )
-def explain(item_id: str, embedder: EmbedderDep, index: IndexDep,
+def explain(item_id: str, embedder: EmbedderDep, index: IndexDep, settings: SettingsDep,
             top: int = Query(5, ge=1, le=50, description="tokens per STD field")) -> dict[str, Any]:
     """For each STD field (a query of the cross-attention), the title and RE tokens it attended to most, and the
     weight it gave to nothing. Lets a merchandiser see which words made two products close."""
@@ -82,7 +82,8 @@ def explain(item_id: str, embedder: EmbedderDep, index: IndexDep,
         raise _not_found(item_id, index)
     if not isinstance(embedder, Explainer):
         raise ApiError(501, "the loaded model exposes no attention weights to explain")
-    return embedder.explain(item, top=top)
+    with photos.prepare(embedder, settings, [item], store=False, numbered=False) as (_, model_in, _warnings):
+        return embedder.explain(model_in[0], top=top)  # a photo model reads the stored photo (in the root)
 
 
 @router.get("/{item_id:path}", response_model=ItemOut, summary="Get an item", responses={**_NOT_FOUND, **_NO_MODEL})
@@ -123,7 +124,9 @@ def put_item(
                                                  message=f"differs from the path id {item_id!r}")])
     body.id = item_id
     [item], warnings = check_items([body], embedder.schema, partial=False, numbered=False)
-    vector = embedder.embed([item])  # (1, D)
+    with photos.prepare(embedder, state.settings, [item], store=True, numbered=False) as (stored, model_in, warn):
+        vector = embedder.embed(model_in)  # (1, D); a photo model reads the photo (serve/photos.py)
+    [item], warnings = stored, warnings + warn
     [created] = writes.upsert(state, [item_id], vector, [item])  # logged and fsync'ed before the answer
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return UpsertResponse(id=item_id, created=created, item=index.get(item_id), warnings=warnings)

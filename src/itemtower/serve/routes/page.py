@@ -2,7 +2,9 @@
 GET /schema it fills its filter dropdowns from.
 
 The page talks to the public API only (/schema, /items/{id}/similar, /search, /items/{id}/explain, PUT
-/items/{id}), so anything it shows can be reproduced with curl. /schema lists, per STD field, the closed
+/items/{id}, GET /photos/{id}), so anything it shows can be reproduced with curl. GET /photos/{id} serves an
+indexed item's photo file, read only inside ITEMTOWER_IMAGE_ROOT (serve/photos.py's check: no `..`, no path
+elsewhere, no symlink out). /schema lists, per STD field, the closed
 vocabulary of the model's schema, or for an open field the values that the indexed items hold most often.
 """
 
@@ -17,8 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from itemtower.serve.deps import EmbedderDep, IndexDep
-from itemtower.serve.routes.responses import NO_MODEL
+from itemtower.serve.deps import EmbedderDep, IndexDep, SettingsDep
+from itemtower.serve.routes.responses import NO_MODEL, NOT_FOUND
+from itemtower.serve.validation import ApiError
 
 __all__ = ["router", "STATIC_DIR", "STATIC_URL"]
 
@@ -95,3 +98,23 @@ def schema(request: Request, embedder: EmbedderDep, index: IndexDep) -> SchemaRe
                           closed=vocab is not None)
               for f, vocab in s.std_fields.items()]
     return SchemaResponse(name=s.name, std_fields=fields, re_fields=list(s.re_fields), n_items=len(index))
+
+
+@router.get("/photos/{item_id:path}", summary="An indexed item's photo (a file inside ITEMTOWER_IMAGE_ROOT)",
+            response_class=FileResponse, responses={**NOT_FOUND, **NO_MODEL})
+def photo(item_id: str, index: IndexDep, settings: SettingsDep) -> FileResponse:
+    """The photo file the item's `image` names, if it is inside the image root; 404 otherwise (no photo, an
+    http(s) URL, which the page shows itself, or a path the service may not read)."""
+    from itemtower.serve.photos import inside_root
+
+    item = index.get(item_id)
+    if item is None:
+        raise ApiError(404, f"no item with id {item_id!r}")
+    value = item.get("image")
+    if not isinstance(value, str) or value.lower().startswith(("http://", "https://", "data:")):
+        raise ApiError(404, f"item {item_id!r} has no photo file")
+    try:
+        real = inside_root(value, Path(settings.image_root) if settings.image_root else None)
+    except ValueError as e:
+        raise ApiError(404, f"item {item_id!r}: {e}") from None
+    return FileResponse(real, headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"})

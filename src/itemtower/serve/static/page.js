@@ -144,9 +144,13 @@ function turnPage(step) {
 }
 
 function imageOf(item) {
-  // Only an http(s) URL or a path on this server: never javascript:, data: or a protocol-relative //host.
+  // An http(s) URL or a path on this server as it is; a relative path (a file in the server's image root, as
+  // PUT stores a photo) through GET /photos/{id}, which reads only inside that root. Never javascript:, data:
+  // or a protocol-relative //host.
   const src = typeof item.image === "string" ? item.image.trim() : "";
-  return /^https?:\/\//i.test(src) || (src.startsWith("/") && !src.startsWith("//")) ? src : null;
+  if (/^https?:\/\//i.test(src) || (src.startsWith("/") && !src.startsWith("//"))) return src;
+  return src && item.id != null && !/^[a-z][a-z0-9+.-]*:/i.test(src) && !src.startsWith("\\")
+    ? `photos/${encodeURIComponent(item.id)}` : null;
 }
 
 function card(item) {
@@ -209,7 +213,8 @@ function explanation(ex) {
     return el("section", { class: "field" },
     el("h3", {}, el("span", { text: f.field }),
       el("span", { class: "muted", text: ` = ${f.values.length ? f.values.join(", ") : "(none)"}` })),
-    el("p", { class: "muted", text: `attended to nothing: ${(100 * f.null_weight).toFixed(0)}%` }),
+    el("p", { class: "muted", text: `attended to nothing: ${(100 * f.null_weight).toFixed(0)}%`
+      + (f.image_weight !== undefined ? `, to the photo: ${(100 * f.image_weight).toFixed(0)}%` : "") }),
     el("ul", { class: "tokens" }, ...f.tokens.map((t) => el("li", {},
       bar(Math.max(2, Math.round(100 * t.weight / top))),
       el("span", { class: "token", text: t.token }),
