@@ -78,3 +78,29 @@ def test_training_on_cuda_runs_and_saves_a_cpu_loadable_model(tmp_path, tiny_ite
     out = train(cfg, items=tiny_items)
     vecs = Embedder.load(out).embed(tiny_items[:20])  # loads on CPU
     assert vecs.shape[0] == 20 and np.isfinite(vecs).all()
+
+
+def test_service_device_setting(monkeypatch, tmp_path):
+    """ITEMTOWER_DEVICE picks where the service's model runs; cuda without a GPU leaves the service up without
+    a model, /health naming the reason; an unknown device is refused when the settings are read."""
+    from fastapi.testclient import TestClient
+    from pydantic import ValidationError
+
+    from itemtower.serve.app import create_app
+    from itemtower.serve.settings import Settings
+
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(FIXTURES / "model_v0", model)
+    monkeypatch.setenv("ITEMTOWER_DEVICE", "auto")
+    assert Settings(model_dir=model).device == "auto"
+    with TestClient(create_app(Settings(model_dir=model))) as c:
+        assert c.post("/embed", json={"items": [{"title": "black tee"}]}).status_code == 200
+    monkeypatch.setenv("ITEMTOWER_DEVICE", "tpu")
+    with pytest.raises(ValidationError):
+        Settings(model_dir=model)
+    if not torch.cuda.is_available():
+        with TestClient(create_app(Settings(model_dir=model, device="cuda"))) as c:
+            body = c.get("/health").json()
+        assert body["model_loaded"] is False and "no CUDA device" in body["message"]
