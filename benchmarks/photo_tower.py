@@ -135,6 +135,44 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def cost(items, tag: str, text: str, photo: str, repeats: int = 5) -> dict[str, Any]:
+    """The photo's added cost, text model vs photo model of runs TAG/TEXT and TAG/PHOTO, interleaved in one
+    process (the load hits both alike): forward + backward of one 256-item batch in training mode (a step runs
+    two), and embedding 2,000 items (photo features from the cache: read + sha256 + the token; no encoder run)."""
+    import statistics
+
+    import torch
+
+    from itemtower.artifacts import Embedder
+    from itemtower.features.dataset import collate_items
+
+    torch.set_num_threads(2)
+    sub = items[:2000]
+    models = {k: Embedder.load(OUT / tag / name) for k, name in (("text", text), ("photo", photo))}
+    for e in models.values():
+        e.image_cache = CACHE
+    times: dict[str, dict[str, list[float]]] = {k: {"step": [], "embed": []} for k in models}
+    batch = sub[:256]
+    for _ in range(repeats):
+        for k, e in models.items():
+            enc = e.featurizer.encode(batch)
+            view = collate_items(enc, e.featurizer.max_text_tokens, e.photos_of(batch))
+            tower = e.tower.train()
+            t = time.perf_counter()
+            tower(*view).pow(2).mean().backward()
+            times[k]["step"].append(time.perf_counter() - t)
+            tower.zero_grad(set_to_none=True)
+            tower.eval()
+            t = time.perf_counter()
+            e.embed(sub)
+            times[k]["embed"].append(time.perf_counter() - t)
+    out = {k: {"fwd_bwd_256_ms": round(1000 * statistics.median(v["step"]), 1),
+               "embed_ms_per_item": round(1000 * statistics.median(v["embed"]) / len(sub), 3)}
+           for k, v in times.items()}
+    out["load"] = _load()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="text,photo", help="comma-separated runs (NAME[:k=v;k=v])")
@@ -143,11 +181,18 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="default", help="runs go to runs/bench/photo_tower/TAG/NAME")
     ap.add_argument("--baselines", action="store_true", help="the untrained rows (photo, TF-IDF, fusion) only")
+    ap.add_argument("--cost", default=None, help="TEXT,PHOTO: the photo's added cost between two runs of --tag")
     args = ap.parse_args()
     if not (DATA / "myntra_images" / "images").is_dir():
         raise SystemExit(f"needs {DATA / 'myntra_images'} (see its SOURCE.md)")
     items, pairs = load()
     print(f"{len(items)} items with photos, {len(pairs)} colour-variant pairs", flush=True)
+    if args.cost:
+        text, photo = args.cost.split(",")
+        got = cost(items, args.tag, text, photo)
+        (OUT / args.tag / "cost.json").write_text(json.dumps(got, indent=1))
+        print(json.dumps(got), flush=True)
+        return
     if args.baselines:
         rows = baselines(items, pairs)
         OUT.mkdir(parents=True, exist_ok=True)

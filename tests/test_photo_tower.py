@@ -132,7 +132,7 @@ def test_explain_says_how_much_each_query_read_the_photo(photo_shop, photo_model
 
 
 @real
-def test_cli_embed_reads_photos_relative_to_the_catalog(photo_shop, photo_model, tmp_path):
+def test_cli_embed_index_explain_read_photos_relative_to_the_catalog(photo_shop, photo_model, tmp_path):
     from typer.testing import CliRunner
 
     from itemtower.cli import app
@@ -144,6 +144,15 @@ def test_cli_embed_reads_photos_relative_to_the_catalog(photo_shop, photo_model,
     emb = Embedder.load(photo_model[0])
     emb.image_cache, emb.image_base = photo_model[1], cat.parent
     assert np.allclose(np.load(tmp_path / "e.npz")["embeddings"], emb.embed(rows), atol=1e-5)
+    res = CliRunner().invoke(app, ["index", "--model", str(photo_model[0]), "--catalog", str(cat),
+                                   "--image-cache", str(photo_model[1])])
+    assert res.exit_code == 0, res.output
+    from itemtower.index.store import load_current
+
+    idx = load_current(photo_model[0] / "index")
+    assert np.allclose(idx.vector("i0"), emb.embed(rows[:1])[0], atol=1e-5)
+    res = CliRunner().invoke(app, ["explain", "--model", str(photo_model[0]), "--id", "i0", "--catalog", str(cat)])
+    assert res.exit_code == 0 and "[photo: " in res.output, res.output
 
 
 def test_no_images_flag_trains_text_only(photo_shop, tmp_path):
