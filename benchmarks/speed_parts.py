@@ -134,12 +134,13 @@ def training(items, featurizer, encoded, steps: int, log: Callable[[str], None],
     `around_steps()`: a context manager around the steps alone (speed_profile's profiler)."""
     from itemtower.training.config import TrainConfig
     from itemtower.training.data import build_data
+    from itemtower.training.loop import adamw
     from itemtower.training.task import TrainTask, new_tower
 
     cfg = TrainConfig(progress=False)
     data = build_data(items, featurizer, encoded, cfg, log)
     task = TrainTask(new_tower(cfg, featurizer), cfg, fake_teacher(data.train_idx, cfg))
-    opt = torch.optim.AdamW(task.trainable(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw(task.trainable(), cfg)  # the loop's optimizer (foreach)
     params = task.trainable()
     task.train()
     it = iter(data.loader)
