@@ -66,6 +66,9 @@ JsonFloat = Annotated[float, BeforeValidator(_json_number)]
 _STD = "categorical fields: field -> a value or a list of values"
 _RE = "free-text phrases per field: a phrase or a list of phrases"
 _GROUP = "id of a product family (colour/size variants)"
+_IMAGE = ("the product photo, read by a model trained with photos: a path inside the server's ITEMTOWER_IMAGE_ROOT "
+          "or a data URL 'data:image/<type>;base64,...' (ITEMTOWER_MAX_IMAGE_BYTES); an http(s) URL is kept, never "
+          "fetched (serve/photos.py)")
 
 
 class ItemIn(BaseModel):
@@ -79,6 +82,7 @@ class ItemIn(BaseModel):
     std: _Values = Field(default_factory=dict, description=_STD)
     re: _Values = Field(default_factory=dict, description=_RE)
     group: str | None = Field(None, description=_GROUP)
+    image: str | None = Field(None, description=_IMAGE)
 
 
 class ItemFull(ItemIn):
@@ -99,6 +103,7 @@ class ItemPut(BaseModel):
     std: _Values = Field(default_factory=dict, description=_STD)
     re: _Values = Field(default_factory=dict, description=_RE)
     group: str | None = Field(None, description=_GROUP)
+    image: str | None = Field(None, description=_IMAGE)
 
 
 class ItemOut(BaseModel):
