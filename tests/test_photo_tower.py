@@ -204,3 +204,19 @@ def test_training_borrows_title_words_from_photo_neighbours(photo_shop, photo_mo
     train(cfg, rows, infer_schema(rows), log=logs.append)
     line = next(s for s in logs if s.startswith("title borrowing"))
     assert "photo neighbours above 0.60" in line and int(line.split(": ")[1].split()[0]) > 0, line
+
+
+def test_photo_projection_starts_at_the_principal_directions():
+    from itemtower.model.image import ImageToken
+
+    g = torch.Generator().manual_seed(0)
+    direction = torch.zeros(32)
+    direction[3] = 1.0
+    feats = 5 + 0.05 * torch.randn(200, 32, generator=g) + torch.randn(200, 1, generator=g) * direction
+    tok = ImageToken(32, 8)
+    tok.init_from(feats)
+    assert torch.allclose(tok.mean, feats.mean(0), atol=1e-5)
+    assert abs(float(tok.proj.weight.detach()[0] @ direction)) > 0.99  # the first row: the direction photos vary along
+    rnd = ImageToken(32, 8)
+    rnd.init_from(feats, pca=False)
+    assert abs(float(rnd.proj.weight.detach()[0] @ direction)) < 0.9 and torch.allclose(rnd.mean, tok.mean)

@@ -30,13 +30,14 @@ def tower_sizes(featurizer: Featurizer) -> TowerSizes:
 def new_tower(cfg: TrainConfig, featurizer: Featurizer, photos=None) -> ItemTower:
     """A fresh tower, its slice at scale 1 (training's view; the export writes cfg.tower.sem_scale), its bags'
     weights at log-IDF when cfg.idf_init. With `photos` (TrainData.photos: features, present) that hold at least
-    one photo, a photo token of their width, centred on their mean (model/image.py)."""
+    one photo, a photo token of their width, centred on their mean, its projection at their principal directions
+    (image_pca; model/image.py)."""
     tcfg = replace(cfg.tower, sem_scale=1.0)
     has_photos = photos is not None and bool(photos[1].any())
     tcfg = replace(tcfg, image_dim=photos[0].shape[1] if has_photos else 0)
     tower = ItemTower(tcfg, tower_sizes(featurizer))
     if has_photos:
-        tower.body.image.set_mean(torch.from_numpy(photos[0][photos[1]].mean(0)))
+        tower.body.image.init_from(torch.from_numpy(photos[0][photos[1]]), pca=cfg.tower.image_pca)
     if cfg.idf_init and featurizer.n_docs:
         _init_idf(tower, featurizer)
     return tower
