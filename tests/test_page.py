@@ -7,6 +7,7 @@ with the reason, unless ITEMTOWER_REQUIRE_BROWSER=1 (set by .ci/run, which insta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -109,8 +110,6 @@ def page_items(items: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def server(tiny_model):
     """(base URL, items by id): uvicorn in a thread on a free port, stopped (and joined) at the end."""
-    import uvicorn
-
     from itemtower.artifacts import Embedder
 
     model_dir, items = tiny_model
@@ -119,6 +118,14 @@ def server(tiny_model):
     index = FaissIndex(embedder.dim)
     index.upsert([it["id"] for it in items], embedder.embed(items), items)
     app = create_app(Settings(model_dir=model_dir / "unused", api_key=API_KEY), embedder=embedder, index=index)
+    with _serving(app) as base:
+        yield base, {it["id"]: it for it in items}
+
+
+@contextlib.contextmanager
+def _serving(app):
+    """The app under uvicorn in a thread on a free port: its base URL; stopped (and joined) at the end."""
+    import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -133,7 +140,7 @@ def server(tiny_model):
             pytest.fail(f"uvicorn did not start on 127.0.0.1:{port} within 15 s")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", {it["id"]: it for it in items}
+        yield f"http://127.0.0.1:{port}"
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
@@ -381,4 +388,45 @@ def test_browser_redoc_renders_offline(browser, server):
     browser.get(base + "/redoc")
     wait(browser, lambda d: "Search by a partial item" in d.find_element("tag name", "body").text,
          "ReDoc's operations", seconds=20)
+    assert_only_local_requests(browser, base)
+
+
+@pytest.fixture(scope="module")
+def photo_server(tiny_model, tmp_path_factory):
+    """(base URL, items by id, image root): items whose `image` is a file in ITEMTOWER_IMAGE_ROOT, named by a
+    relative path (every 3rd item) or an absolute one (every 3rd + 1), the rest without a photo."""
+    from PIL import Image
+
+    from itemtower.artifacts import Embedder
+
+    model_dir, items = tiny_model
+    root = tmp_path_factory.mktemp("photo_root")
+    for i, colour in enumerate([(200, 30, 40), (40, 90, 190)]):
+        Image.new("RGB", (32, 32), colour).save(root / f"p{i}.png")
+    items = [{**it, "image": "p0.png"} if i % 3 == 0 else {**it, "image": str(root / "p1.png")} if i % 3 == 1
+             else dict(it) for i, it in enumerate(items)]
+    embedder = Embedder.load(model_dir)
+    index = FaissIndex(embedder.dim)
+    index.upsert([it["id"] for it in items], embedder.embed(items), items)
+    app = create_app(Settings(model_dir=model_dir / "unused", image_root=root), embedder=embedder, index=index)
+    with _serving(app) as base:
+        yield base, {it["id"]: it for it in items}, root
+
+
+def test_browser_shows_photos_from_the_image_root(browser, photo_server):
+    """A relative photo path loads through GET /photos/{id}; an absolute path inside the root falls back to it."""
+    base, items, root = photo_server
+    open_page(browser, base)
+    search_id(browser, "it0")
+    cards = css(browser, "#grid .card")
+    assert cards
+    wait(browser, lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"),
+        "the photos to load")
+    for c in cards:
+        item = items[c.get_attribute("data-id")]
+        imgs = c.find_elements("css selector", "img")
+        assert len(imgs) == (1 if "image" in item else 0)
+        if imgs:
+            assert imgs[0].get_attribute("currentSrc").endswith("/photos/" + item["id"])
     assert_only_local_requests(browser, base)

@@ -153,13 +153,26 @@ function imageOf(item) {
     ? `photos/${encodeURIComponent(item.id)}` : null;
 }
 
+function photoImg(item, src) {
+  // An absolute path may be a URL of this server or a file path in the image root (a catalog indexed with
+  // absolute paths): if the server has no such URL, ask GET /photos/{id} once.
+  const img = el("img", { src, alt: item.title || item.id, loading: "lazy" });
+  if (src.startsWith("/") && item.id != null) {
+    img.addEventListener("error", () => {
+      const alt = `photos/${encodeURIComponent(item.id)}`;
+      if (!img.src.endsWith(alt)) img.src = alt;
+    }, { once: true });
+  }
+  return img;
+}
+
 function card(item) {
   const src = imageOf(item);
   const rank = ([k]) => (KEY_FIELDS.includes(k) ? KEY_FIELDS.indexOf(k) : KEY_FIELDS.length);
   const attrs = Object.entries(item.std || {}).filter(([, v]) => v && v.length)
     .sort((a, b) => rank(a) - rank(b)).slice(0, SHOWN_FIELDS);  // sort is stable: schema order otherwise
   return el("article", { class: "card", "data-id": item.id },
-    src ? el("img", { src, alt: item.title || item.id, loading: "lazy" }) : null,
+    src ? photoImg(item, src) : null,
     el("div", { class: "score", title: "cosine similarity", text: Number(item.score).toFixed(3) }),
     el("h3", { class: "title", text: item.title || "(no title)" }),
     el("div", { class: "muted id", text: item.group ? `${item.id} · group ${item.group}` : item.id }),
