@@ -77,7 +77,7 @@ class SimilarityDistillLoss(nn.Module):
     distillation loss, hence this one.
     """
 
-    def __init__(self, student_t: float = 0.05, teacher_t: float = 0.01) -> None:
+    def __init__(self, student_t: float = 0.2, teacher_t: float = 0.01) -> None:
         super().__init__()
         if student_t <= 0 or teacher_t <= 0:
             raise ValueError(f"temperatures must be > 0, got {student_t}, {teacher_t}")
