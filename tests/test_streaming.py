@@ -38,7 +38,7 @@ def test_stream_yields_what_read_catalog_keeps_and_reports_the_same_problems(tmp
     rest = list(it)
     assert [first] + rest == whole.items and [i["id"] for i in whole.items] == ["x1", "x4", "x8", "x10"]
     assert stream.problems == whole.problems and stream.n_lines == whole.n_lines == 11
-    assert stream.report().summary() == whole.summary().replace("4 items kept", "0 items kept")
+    assert stream.report().summary(stream.n_items) == whole.summary() and "4 items kept" in whole.summary()
     assert stream.report(rest).n_errors == whole.n_errors == 6  # duplicate x1 and the bad UTF-8 line included
     with pytest.raises(RuntimeError, match="read once"):
         list(stream)

@@ -260,11 +260,12 @@ class CatalogReport(ProblemCounts):
         """Records dropped: lines with at least one error."""
         return len({p.line for p in self.problems if p.is_error})
 
-    def summary(self) -> str:
-        """One line for a log, plus the commonest kinds of problem."""
+    def summary(self, n_items: int | None = None) -> str:
+        """One line for a log, plus the commonest kinds of problem (n_items: the items kept, when the report does
+        not hold them: a CatalogStream's)."""
         head = (
-            f"{self.source or 'catalog'}: {self.n_lines} lines, {len(self.items)} items kept, "
-            f"{self.n_skipped} records skipped, {self.n_errors} errors, {self.n_warnings} warnings"
+            f"{self.source or 'catalog'}: {self.n_lines} lines, {len(self.items) if n_items is None else n_items} "
+            f"items kept, {self.n_skipped} records skipped, {self.n_errors} errors, {self.n_warnings} warnings"
         )
         if not self.problems:
             return head

@@ -50,7 +50,7 @@ def _progress(catalog: Path, desc: str):
 
 def _report(stream) -> None:
     if stream is not None and stream.problems:
-        typer.echo(stream.report().summary().replace("0 items kept", f"{stream.n_items} items kept"), err=True)
+        typer.echo(stream.report().summary(stream.n_items), err=True)
 
 
 def _whole(emb, catalog: Path, out: Path, batch_size: int) -> None:
