@@ -165,47 +165,6 @@ def test_no_images_flag_trains_text_only(photo_shop, tmp_path):
     assert not Embedder.load(tmp_path / "m").uses_photos
 
 
-def test_borrow_table_lends_whole_words_the_title_lacks():
-    import random
-
-    from itemtower.features.borrow import borrow_table, borrow_words, matches_of
-    from itemtower.features.featurize import EncodedItem
-
-    vocab = {1: "red", 2: "shirt", 3: "slim", 4: "##fit", 5: "navy"}
-    enc = [EncodedItem(std=[], title=[1, 2], re=[]), EncodedItem(std=[], title=[5, 2, 3, 4], re=[]),
-           EncodedItem(std=[], title=[2], re=[])]
-    items = [{"id": "a", "image_matches": [{"id": "b", "score": 0.7}]}, {"id": "b"}, {"id": "c"}]
-    table = borrow_table(enc, ["a", "b", "c"], matches_of(items), vocab.__getitem__)
-    assert table == [[(5,), (3, 4)], [], []]  # "shirt" is a's own word; "slim##fit" stays whole
-    got = borrow_words([1, 2], table[0], random.Random(0), n_max=2)
-    assert got[:2] == [1, 2] and set(map(tuple, [got[2:]])) <= {(5,), (3, 4), (5, 3, 4), (3, 4, 5)}
-
-
-def test_dataset_second_view_borrows_with_probability_p():
-    from itemtower.features.dataset import SimCSERecSysDataset
-    from itemtower.features.featurize import EncodedItem
-    from itemtower.features.views import ViewConfig
-
-    views = ViewConfig.none()
-    enc = [EncodedItem(std=[], title=[1, 2], re=[]) for _ in range(200)]
-    ds = SimCSERecSysDataset(enc, list(range(200)), views, borrow=[[(9,)]] * 200, borrow_p=0.5)
-    longer = [len(ds[i][1].title) > len(ds[i][0].title) for i in range(200)]
-    assert 0.35 < sum(longer) / 200 < 0.65 and all(ds[i][0].title == [1, 2] for i in range(200))
-
-
-@real
-def test_training_borrows_title_words_from_photo_neighbours(photo_shop, photo_model, tmp_path):
-    cat, rows = photo_shop
-    cfg = TrainConfig(catalog=str(cat), out=str(tmp_path / "m"), epochs=1, batch_size=16, min_frequency=1,
-                      vocab_size=200, progress=False, distill_items=0, max_minutes=None, auto_sem_scale=False,
-                      image_cache=str(photo_model[1]), image_borrow_p=0.5,
-                      tower=TowerConfig(d_model=16, n_heads=2, sem_dim=0))
-    logs: list[str] = []
-    train(cfg, rows, infer_schema(rows), log=logs.append)
-    line = next(s for s in logs if s.startswith("title borrowing"))
-    assert "photo neighbours above 0.60" in line and int(line.split(": ")[1].split()[0]) > 0, line
-
-
 def test_photo_projection_starts_at_the_principal_directions():
     from itemtower.model.image import ImageToken
 

@@ -12,14 +12,12 @@ A view is then (t_std, t_re, image, image_mask), else (t_std, t_re): the tower t
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from itemtower.features.borrow import borrow_words
 from itemtower.features.featurize import EncodedItem
 from itemtower.ids import TOKEN_PAD, TYPE_PAD, TYPE_TITLE, VALUE_PAD
 from itemtower.features.views import ViewConfig, make_view
@@ -39,13 +37,11 @@ class SimCSERecSysDataset(Dataset):
         seed: views are a deterministic function of (seed, epoch, index): reproducible and worker-safe.
         photos: (features (N, P) float32, present (N,) bool) aligned with `encoded`, or None (no photos). Both
             views get the item's photo (the tower drops it per view in training: TowerConfig.image_dropout).
-        borrow: per item, title words of its photo matches (features/borrow.py); with probability `borrow_p`
-            the second view's title gains one or two of them.
     """
 
     def __init__(self, encoded: Sequence[EncodedItem], labels: Sequence[int], views: ViewConfig, seed: int = 0,
                  mask_groups: Sequence[Sequence[int]] | None = None, swaps=None, colour_field: int | None = None,
-                 photos: tuple[np.ndarray, np.ndarray] | None = None, borrow=None, borrow_p: float = 0.0):
+                 photos: tuple[np.ndarray, np.ndarray] | None = None):
         if len(encoded) != len(labels):
             raise ValueError(f"{len(encoded)} items but {len(labels)} labels")
         self.encoded, self.labels, self.views, self.seed = encoded, list(labels), views, seed
@@ -54,7 +50,6 @@ class SimCSERecSysDataset(Dataset):
         if photos is not None and len(photos[0]) != len(encoded):
             raise ValueError(f"{len(encoded)} items but {len(photos[0])} photo rows")
         self.photos = photos
-        self.borrow, self.borrow_p = borrow, borrow_p
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -68,10 +63,7 @@ class SimCSERecSysDataset(Dataset):
         rng = random.Random((self.seed * 1_000_003 + self.epoch) * 10_000_019 + i)
         item = self.encoded[i]
         kw = dict(groups=self.mask_groups, swaps=self.swaps, colour_field=self.colour_field)
-        v1, v2 = make_view(item, self.views, rng, **kw), make_view(item, self.views, rng, **kw)
-        if self.borrow is not None and self.borrow[i] and rng.random() < self.borrow_p:
-            v2 = replace(v2, title=borrow_words(v2.title, self.borrow[i], rng))
-        out = v1, v2, self.labels[i]
+        out = make_view(item, self.views, rng, **kw), make_view(item, self.views, rng, **kw), self.labels[i]
         if self.photos is None:
             return out
         return out + ((self.photos[0][i], bool(self.photos[1][i])),)

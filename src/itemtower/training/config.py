@@ -66,9 +66,6 @@ class TrainConfig:
     images: bool = knob(True, "use the items' photos (`image`) when the catalog has them: features (cached) before "
                         "training, inside the budget, and a photo token in the tower (BENCHMARKS.md 12f); "
                         "--no-images: text only", flags=("--images/--no-images",))
-    image_borrow_p: float = knob(0.0, "chance that an item's second view borrows 1-2 title words from an item "
-                                 "whose photo matches (its image_matches, or the photos' neighbours above 0.60); "
-                                 "0: off (BENCHMARKS.md 12f)")
     image_cache: str | None = knob(None, "photo feature cache, by file content (default CACHE_DIR/images, "
                                    "~/.cache/itemtower/images)")
     progress: bool = knob(True, "progress bars")

@@ -92,14 +92,11 @@ def build_data(items: Sequence[dict], featurizer: Featurizer, encoded: list[Enco
     labels = labels_of(items, cfg.use_groups)
     val_idx, train_idx = split_rows(len(items), cfg.val_frac, cfg.seed)
     photos = load_photos(items, cfg, log)
-    borrow = _borrow(items, encoded, featurizer, photos, cfg, log)
 
     def dataset(rows: np.ndarray, seed: int) -> SimCSERecSysDataset:
         return SimCSERecSysDataset([encoded[i] for i in rows], [labels[i] for i in rows], cfg.views, seed,
                                    mask_groups, swaps, colour_field,
-                                   photos=None if photos is None else (photos[0][rows], photos[1][rows]),
-                                   borrow=None if borrow is None else [borrow[i] for i in rows],
-                                   borrow_p=cfg.image_borrow_p)
+                                   photos=None if photos is None else (photos[0][rows], photos[1][rows]))
 
     train_ds, val_ds = dataset(train_idx, cfg.seed), dataset(val_idx, cfg.seed + 1)
     bs = min(cfg.batch_size, len(train_ds))
@@ -131,29 +128,6 @@ def load_photos(items: Sequence[dict], cfg: TrainConfig, log: Log) -> tuple[np.n
     log(f"photos: {len(fs.ids)} of {len(items)} items ({fs.n_cached} cached, {fs.n_encoded} encoded, "
         f"{len(fs.warnings)} unusable; {time.perf_counter() - t0:.1f}s)")
     return aligned(items, fs)
-
-
-def _borrow(items, encoded, featurizer: Featurizer, photos, cfg: TrainConfig, log: Log):
-    """Per item, the title words its photo matches can lend (features/borrow.py), or None (off / no matches)."""
-    if cfg.image_borrow_p <= 0:
-        return None
-    from itemtower.features.borrow import borrow_table, matches_of
-
-    matches = matches_of(items)
-    how = "the catalog's image_matches"
-    if not matches and photos is not None:
-        from itemtower.images.match import find_matches
-
-        rows = np.flatnonzero(photos[1])
-        found = find_matches([str(items[r]["id"]) for r in rows], photos[0][rows])
-        matches, how = {q: [m for m, _ in ms] for q, ms in found.items() if ms}, "photo neighbours above 0.60"
-    if not matches:
-        log("title borrowing from photo matches: no matches (no photos, no image_matches): off")
-        return None
-    table = borrow_table(encoded, [str(it["id"]) for it in items], matches, featurizer.tokenizer.id_to_token)
-    log(f"title borrowing from photo matches ({how}): {sum(1 for t in table if t)} items can borrow, "
-        f"p = {cfg.image_borrow_p}")
-    return table
 
 
 def labels_of(items: Sequence[dict], use_groups: bool) -> list[int]:
