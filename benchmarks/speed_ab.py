@@ -3,6 +3,7 @@
 model-only forward and the training step, and AdamW's implementations (for-loop, foreach, fused) for the step.
 
     nice -n 10 .venv/bin/python benchmarks/speed_ab.py --items 3000 --reps 5 --train-steps 6
+    nice -n 10 .venv/bin/python benchmarks/speed_ab.py --block-only --reps 15 --out runs/bench/speed_ab_block.json
 
 Paired and interleaved at the finest grain (the machine is shared and drifts by 2-3x within minutes): the model's
 forms alternate batch by batch, the training variants take turns step by step on the same batch. The table gives
@@ -40,6 +41,40 @@ def _set_form(tower, form: str) -> None:
 def _optimizer(params, cfg, kind: str):
     extra = {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[kind]
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **extra)
+
+
+def _block_paired(reps: int, B: int = 256, Fq: int = 20, S: int = 108, D: int = 256, H: int = 4) -> dict:
+    """The cross-attention block alone (model/attention.py) on random inputs of the Myntra shape (B items, F STD
+    queries, S = 1 + mean text length, the default d_model and heads), forms alternating call by call: forward
+    (inference_mode) and forward + backward, seconds per call, median of `reps` pairs."""
+    from itemtower.model import TowerConfig
+    from itemtower.model.attention import CrossBlock
+
+    torch.manual_seed(0)
+    blk = CrossBlock(TowerConfig(d_model=D, n_heads=H)).train()
+    q, kv = torch.randn(B, Fq, D, requires_grad=True), torch.randn(B, S, D, requires_grad=True)
+    pad = torch.rand(B, S) < 0.1
+    pad[:, 0] = False
+    out: dict = {"shape": {"B": B, "F": Fq, "S": S, "D": D, "H": H}}
+    for name, grad in (("forward", False), ("forward_backward", True)):
+        pairs = []
+        for k in range(reps + 1):
+            row = [0.0, 0.0]
+            for v in ((0, 1) if k % 2 == 0 else (1, 0)):
+                blk.form = MODEL_VARIANTS[v]
+                t = time.perf_counter()
+                if grad:
+                    blk(q, kv, pad)[0].sum().backward()
+                else:
+                    with torch.inference_mode():
+                        blk(q, kv, pad)
+                row[v] = time.perf_counter() - t
+            if k:  # the first pair warms up
+                pairs.append(row)
+        out[name] = _summarise(MODEL_VARIANTS, pairs, higher_is_better=False)
+        print(f"block {name}: " + ", ".join(f"{r['variant']} {r['median'] * 1000:.0f} ms" for r in out[name])
+              + f", ratio {out[name][1]['ratio_vs_first_median']:.2f}", flush=True)
+    return out
 
 
 def _model_paired(tower, batches, reps: int) -> list[list[float]]:
@@ -116,9 +151,17 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=6, help="timed steps per variant (0: skip)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench" / "speed_ab.json")
+    ap.add_argument("--block-only", action="store_true", help="only the attention block on random inputs (seconds)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.block_only:
+        res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "threads": torch.get_num_threads(),
+               "load_start": sp.load(), "block": _block_paired(args.reps)}
+        res["load_end"] = sp.load()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=2))
+        return
     from itemtower.artifacts import Embedder
 
     res: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "threads": torch.get_num_threads(),
