@@ -77,9 +77,10 @@ def _load(settings: Settings, embedder: EmbedderLike | None, index: VectorIndex 
     try:
         from itemtower.artifacts import Embedder
 
-        state.embedder = Embedder.load(model_dir)
-        if settings.device != "cpu":  # ITEMTOWER_DEVICE; ValueError: cuda without a GPU
-            state.embedder = state.embedder.to(settings.device)
+        loaded = Embedder.load(model_dir)
+        if settings.device != "cpu":  # ITEMTOWER_DEVICE; ValueError (cuda without a GPU): no model is served
+            loaded = loaded.to(settings.device)
+        state.embedder = loaded
         state.embedder.image_cache = settings.image_cache  # a photo model's feature cache (serve/photos.py)
     except FileNotFoundError:  # includes artifacts.ModelNotFoundError: a directory without a model in it
         state.message = no_model_message(model_dir)
