@@ -135,10 +135,11 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def cost(items, tag: str, text: str, photo: str, repeats: int = 5) -> dict[str, Any]:
+def cost(items, tag: str, text: str, photo: str, repeats: int = 7) -> dict[str, Any]:
     """The photo's added cost, text model vs photo model of runs TAG/TEXT and TAG/PHOTO, interleaved in one
     process (the load hits both alike): forward + backward of one 256-item batch in training mode (a step runs
-    two), and embedding 2,000 items (photo features from the cache: read + sha256 + the token; no encoder run)."""
+    two), and embedding 2,000 items (photo features from the cache: read + sha256 + the token; no encoder run);
+    and the photo model given no photos (the same weights: the photo path's own cost)."""
     import statistics
 
     import torch
@@ -152,11 +153,13 @@ def cost(items, tag: str, text: str, photo: str, repeats: int = 5) -> dict[str, 
     for e in models.values():
         e.image_cache = CACHE
     times: dict[str, dict[str, list[float]]] = {k: {"step": [], "embed": []} for k in models}
+    times["photo model, photos not given"] = {"step": [], "embed": []}
     batch = sub[:256]
     for _ in range(repeats):
-        for k, e in models.items():
+        for k, e in [*models.items(), ("photo model, photos not given", models["photo"])]:
             enc = e.featurizer.encode(batch)
-            view = collate_items(enc, e.featurizer.max_text_tokens, e.photos_of(batch))
+            view = collate_items(enc, e.featurizer.max_text_tokens,
+                                 None if k.endswith("not given") else e.photos_of(batch))
             tower = e.tower.train()
             t = time.perf_counter()
             tower(*view).pow(2).mean().backward()
@@ -164,7 +167,8 @@ def cost(items, tag: str, text: str, photo: str, repeats: int = 5) -> dict[str, 
             tower.zero_grad(set_to_none=True)
             tower.eval()
             t = time.perf_counter()
-            e.embed(sub)
+            e.embed([{kk: v for kk, v in it.items() if kk != "image"} for it in sub] if k.endswith("not given")
+                    else sub)
             times[k]["embed"].append(time.perf_counter() - t)
     out = {k: {"fwd_bwd_256_ms": round(1000 * statistics.median(v["step"]), 1),
                "embed_ms_per_item": round(1000 * statistics.median(v["embed"]) / len(sub), 3)}
