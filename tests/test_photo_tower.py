@@ -155,6 +155,19 @@ def test_cli_embed_index_explain_read_photos_relative_to_the_catalog(photo_shop,
     assert res.exit_code == 0 and "[photo: " in res.output, res.output
 
 
+def test_evaluate_scores_a_photo_model_with_its_photos(photo_shop, photo_model):
+    from itemtower.evaluation.evaluate import evaluate
+
+    cat, rows = photo_shop
+    emb = Embedder.load(photo_model[0])
+    emb.image_cache, emb.image_base = photo_model[1], cat.parent
+    res = evaluate(photo_model[0], rows, with_baselines=False, log=lambda s: None, n_view_items=20,
+                   image_base=cat.parent, image_cache=photo_model[1])
+    with_photos, text_only = emb.embed(rows), emb.embed([{k: v for k, v in r.items() if k != "image"} for r in rows])
+    assert np.allclose(res.embeddings["h"], with_photos, atol=1e-5)
+    assert not np.allclose(res.embeddings["h"][:24], text_only[:24], atol=1e-3)  # the photos changed them
+
+
 def test_no_images_flag_trains_text_only(photo_shop, tmp_path):
     cat, rows = photo_shop
     cfg = TrainConfig(catalog=str(cat), out=str(tmp_path / "m"), epochs=1, batch_size=16, min_frequency=1,

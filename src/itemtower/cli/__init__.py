@@ -237,7 +237,9 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
                                                        "embedding map (default: category, else the first field)"),
              probe_field: Optional[list[str]] = typer.Option(None, "--probe-field", help="STD field(s) for the "
                                                              "h-vs-z linear probe (default: up to 6 evaluated fields)"),
-             plots: bool = typer.Option(True, help="loss curve and embedding map in the report (with --out)")) -> None:
+             plots: bool = typer.Option(True, help="loss curve and embedding map in the report (with --out)"),
+             image_cache: Optional[Path] = typer.Option(None, help="photo feature cache of a model trained with "
+                                                        "photos (default ~/.cache/itemtower/images)")) -> None:
     """Retrieval quality of the served tower (h) and of baselines on the same items."""
     from itemtower.catalog import read_pairs
     from itemtower.evaluation.evaluate import evaluate as run_eval
@@ -249,7 +251,7 @@ def evaluate(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
     prs = read_pairs(pairs) if pairs else None
     try:  # evaluate loads the model itself: a missing or broken one is a message, not a traceback
         res = run_eval(model, report.items, prs, fields=field or None, with_baselines=baselines, log=typer.echo,
-                       probe_fields=probe_field or None)
+                       probe_fields=probe_field or None, image_base=catalog.parent, image_cache=image_cache)
     except (ModelNotFoundError, ModelLoadError) as e:
         _fail(str(e))
     typer.echo(format_table(res, max_fields=4))

@@ -85,7 +85,8 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
              fields: Sequence[str] | None = None, with_baselines: bool = True, n_view_items: int = 5000,
              seed: int = 0, log: Callable[[str], None] = print, probe_fields: Sequence[str] | None = None,
              labels: dict[str, Sequence[Any]] | None = None,
-             n_probe_items: int = N_PROBE_ITEMS) -> EvalReport:
+             n_probe_items: int = N_PROBE_ITEMS, image_base: str | Path | None = None,
+             image_cache: str | Path | None = None) -> EvalReport:
     """Evaluate the served tower (pth1 + pth2) on `items` and, optionally, baselines on the same items.
 
     With MODEL/resume.pt (written by training), the projection head is rebuilt too and z = head(h before its L2
@@ -101,6 +102,8 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
         labels: answer keys hidden from the model, {name: one label per item}, scored as consistency@10.
         probe_fields: STD fields for the linear probe (default: the first 6 of `fields` with >= 2 classes).
         n_probe_items: the probes use a seeded sample of at most this many items.
+        image_base, image_cache: a photo model reads each item's photo (paths relative to image_base, features
+            cached in image_cache), as `itemtower embed` does; a text model ignores them.
     Returns:
         An `EvalReport` (a dict; the embeddings are attributes, not keys):
         {"n_items", "methods": {"itemtower (h)", "itemtower (z)" (with resume.pt), baselines...: metrics},
@@ -112,6 +115,7 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
 
     seconds: dict[str, float] = {}
     emb_model = Embedder.load(model_dir)
+    emb_model.image_base, emb_model.image_cache = image_base, image_cache
     if fields is None:
         used = {f for it in items for f in (it.get("std") or {})}
         fields = [f for f in emb_model.schema.std_fields if f in used]
@@ -120,7 +124,8 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
     report.evaluated_items, report.model_dir = items, Path(model_dir)
     t = time.perf_counter()
     encoded = emb_model.featurizer.encode(items)
-    raw = emb_model.embed_encoded(encoded, progress=True, normalized=False)  # h before L2: the head's input
+    raw = emb_model.embed_encoded(encoded, progress=True, normalized=False,  # h before L2: the head's input
+                                  photos=emb_model.photos_of(items))
     emb = l2_normalize(raw)
     seconds["embed"] = round(time.perf_counter() - t, 2)
     report["embed_items_per_s"] = round(len(items) / max(1e-9, time.perf_counter() - t), 1)
