@@ -152,16 +152,22 @@ def evaluate(model_dir: str | Path, items: Sequence[dict], pairs: Sequence[tuple
 
     if with_baselines:
         t = time.perf_counter()
-        # One-hot uses every STD field of the schema, not only the fields scored for consistency.
-        std_fields = [f for f in emb_model.schema.std_fields if any(f in (it.get("std") or {}) for it in items)]
-        for name, make in _baselines(items, std_fields).items():
-            t_b = time.perf_counter()
-            e = make()
-            log(f"baseline {name}: built in {time.perf_counter() - t_b:.1f}s")
-            report["methods"][name] = score_embeddings(e, items, fields, pairs, labels)
+        _score_baselines(report, emb_model.schema.std_fields, items, fields, pairs, labels, log)
         seconds["baselines"] = round(time.perf_counter() - t, 2)
     report["seconds"] = seconds
     return report
+
+
+def _score_baselines(report: EvalReport, schema_fields, items, fields, pairs, labels,
+                     log: Callable[[str], None]) -> None:
+    """The baselines on the same items, scored like h, into report["methods"]."""
+    # One-hot uses every STD field of the schema, not only the fields scored for consistency.
+    std_fields = [f for f in schema_fields if any(f in (it.get("std") or {}) for it in items)]
+    for name, make in _baselines(items, std_fields).items():
+        t_b = time.perf_counter()
+        e = make()
+        log(f"baseline {name}: built in {time.perf_counter() - t_b:.1f}s")
+        report["methods"][name] = score_embeddings(e, items, fields, pairs, labels)
 
 
 def _score_z(report: EvalReport, model_dir: Path, raw: np.ndarray, h_dim: int, fields, pairs, labels,
