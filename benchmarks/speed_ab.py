@@ -121,13 +121,7 @@ def _train_paired(items, featurizer, encoded, steps: int) -> list[list[float]]:
         for j in range(len(runs)):
             v = (j + k) % len(runs)
             task, opt, params = runs[v]
-            t = time.perf_counter()
-            loss, _, _ = task.step_loss(batch, data)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            row[v] = time.perf_counter() - t
+            row[v] = sp.one_step(task, opt, params, cfg, data, batch)
         if k:
             rows.append(row)
         print(f"step {k}: {[round(x, 2) for x in row]} load {sp.load()}", flush=True)

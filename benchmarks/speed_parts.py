@@ -166,16 +166,22 @@ def training(items, featurizer, encoded, steps: int, log: Callable[[str], None],
             "load": load()}
 
 
+def one_step(task, opt, params, cfg, data, batch) -> float:
+    """One optimizer step as the loop takes it (loss, backward, clip, step); returns its seconds."""
+    t = time.perf_counter()
+    loss, _, _ = task.step_loss(batch, data)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    opt.step()
+    return time.perf_counter() - t
+
+
 def _steps(task, opt, params, cfg, data, batches, step_times: list[float]) -> None:
     for k, batch in enumerate(batches):
-        t = time.perf_counter()
-        loss, _, _ = task.step_loss(batch, data)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
+        dt = one_step(task, opt, params, cfg, data, batch)
         if k:  # the first step warms up
-            step_times.append(time.perf_counter() - t)
+            step_times.append(dt)
 
 
 def reference(name: str, texts: list[str], encode: Callable[[list[str]], np.ndarray]) -> dict[str, Any]:
