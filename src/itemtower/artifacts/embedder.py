@@ -80,12 +80,12 @@ class Embedder:
         self.photo_warnings = []
         if not self.uses_photos or not any(it.get("image") for it in items):
             return None
+        from itemtower.images.cache import cache_root
         from itemtower.images.encoder import MODEL_TAG
         from itemtower.images.features import aligned, extract
 
         factory = _LazyEncoder(self.image_encoder, MODEL_TAG, self.tower.cfg.image_dim)
-        cache = Path(self.image_cache) if self.image_cache else Path.home() / ".cache" / "itemtower" / "images"
-        fs = extract(items, factory, cache, base_dir=self.image_base, allow_urls=self.allow_urls, progress=False)
+        fs = extract(items, factory, cache_root(self.image_cache), base_dir=self.image_base, allow_urls=self.allow_urls, progress=False)
         self.photo_warnings = fs.warnings
         return aligned(items, fs)
 

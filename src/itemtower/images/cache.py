@@ -15,7 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FeatureCache"]
+__all__ = ["FeatureCache", "cache_root"]
+
+
+def cache_root(image_cache: str | Path | None = None, cache_dir: str | Path | None = None) -> Path:
+    """Where a photo model's features are kept: `image_cache` when given, else `cache_dir`/images, else
+    ~/.cache/itemtower/images (what training, the Embedder and the service share by default)."""
+    if image_cache:
+        return Path(image_cache)
+    return (Path(cache_dir) if cache_dir else Path.home() / ".cache" / "itemtower") / "images"
 
 
 class FeatureCache:

@@ -112,12 +112,12 @@ def load_photos(items: Sequence[dict], cfg: TrainConfig, log: Log) -> tuple[np.n
     Relative paths are read from the catalog's folder; unusable photos are logged and the item has none."""
     if not cfg.images or not any(it.get("image") for it in items):
         return None
+    from itemtower.images.cache import cache_root
     from itemtower.images.encoder import EfficientNetLite0
     from itemtower.images.features import aligned, extract
 
     t0 = time.perf_counter()
-    cache = Path(cfg.image_cache) if cfg.image_cache else (
-        Path(cfg.cache_dir) if cfg.cache_dir else Path.home() / ".cache" / "itemtower") / "images"
+    cache = cache_root(cfg.image_cache, cfg.cache_dir)
     base = Path(cfg.catalog).parent if cfg.catalog else None
     fs = extract(items, EfficientNetLite0, cache, base_dir=base, progress=cfg.progress)
     for iid, msg in fs.warnings[:5]:
