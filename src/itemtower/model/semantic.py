@@ -40,6 +40,6 @@ class SemanticBag(nn.Module):
         ids, types = t_re[:, 0], t_re[:, 1]
         w = F.softplus(self.tok_weight(ids).squeeze(-1)).masked_fill(types != TYPE_TITLE, 0.0)  # (B, T)
         wv = F.softplus(self.value_weight(t_std).squeeze(-1)).masked_fill(t_std <= VALUE_MASK, 0.0)  # (B, F, M)
-        bag = (w.unsqueeze(-1) * self.tok_emb(ids)).sum(1) + torch.einsum("bfm,bfmd->bd", wv,
-                                                                          self.value_emb(t_std))
+        bag = (torch.bmm(w.unsqueeze(1), self.tok_emb(ids)).squeeze(1)  # a matmul: no (B, T, D) product
+               + torch.einsum("bfm,bfmd->bd", wv, self.value_emb(t_std)))
         return bag / (w.sum(1) + wv.sum((1, 2))).unsqueeze(-1).clamp_min(1e-6)

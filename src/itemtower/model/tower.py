@@ -124,7 +124,7 @@ class TowerBody(nn.Module):
             parts.append(q_pool)
         if cfg.pool != "query":  # the bag goes first in h: cat(text, query)
             w = F.softplus(self.tok_weight(ids).squeeze(-1)).masked_fill(pad, 0.0)  # (B, T)
-            bag = (w.unsqueeze(-1) * tok).sum(1)  # (B, D)
+            bag = torch.bmm(w.unsqueeze(1), tok).squeeze(1)  # (B, D), as a matmul: no (B, T, D) product
             w_sum = w.sum(1, keepdim=True)
             if self.value_weight is not None:
                 # value ids 0 (PAD) and 1 (MASK, a masked view) carry nothing: weight 0 (data/featurize.py ids)
