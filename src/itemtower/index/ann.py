@@ -3,7 +3,8 @@
 Both sit inside an IndexIDMap2, so that FAISS speaks the index's own int64 ids and `reconstruct(id)` works for
 either. Which layout an index uses follows its size (`AnnConfig.threshold`): exact search costs O(N * D) per query
 and stops meeting the service's latency target past some ten thousand items on this class of CPU (BENCHMARKS.md,
-section 11); HNSW costs O(log N * M * D) and loses a little recall, which efSearch buys back.
+section 11); HNSW costs O(log N * M * D) and loses a little recall, which efSearch buys back. With FAISS on a GPU
+(`AnnConfig.gpu`, index/gpu.py) the layout is exact flat at every size: the GPU makes the scan cheap.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-__all__ = ["AnnConfig", "FLAT", "HNSW", "build", "kind_of", "live_vectors", "exact_search"]
+__all__ = ["AnnConfig", "FLAT", "HNSW", "GPU_SETTINGS", "build", "kind_of", "live_vectors", "exact_search"]
 
 FLAT, HNSW = "flat", "hnsw"
+GPU_SETTINGS = ("auto", "on", "off")  # AnnConfig.gpu (ITEMTOWER_FAISS_GPU in the service)
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class AnnConfig:
     m: int = 32  # HNSW neighbours per node: memory and build time grow with it, recall too
     ef_construction: int = 80  # HNSW candidate list while inserting
     compact_fraction: float = 0.25  # tombstones above this share of the stored vectors: rebuild in memory
+    # Search on a GPU (index/gpu.py): "auto" when faiss has one, "on" (an error without), "off". With it the layout
+    # is exact flat at any size and `threshold` does not apply. "off" here, so that a FaissIndex made in code
+    # behaves the same on every machine; the service's ITEMTOWER_FAISS_GPU defaults to "auto".
+    gpu: str = "off"
 
     def __post_init__(self) -> None:
         for name in ("threshold",):
@@ -37,6 +43,8 @@ class AnnConfig:
                 raise ValueError(f"AnnConfig.{name} must be >= 1; got {getattr(self, name)}")
         if not 0.0 < self.compact_fraction <= 1.0:
             raise ValueError(f"AnnConfig.compact_fraction must be in (0, 1]; got {self.compact_fraction}")
+        if self.gpu not in GPU_SETTINGS:
+            raise ValueError(f"AnnConfig.gpu must be one of {', '.join(GPU_SETTINGS)}; got {self.gpu!r}")
 
     def kind_for(self, n_live: int) -> str:
         return HNSW if n_live > self.threshold else FLAT

@@ -74,9 +74,12 @@ def rebuild_milvus(settings: Any, model_dir: str | Path, ids: list[str], vectors
         index.close()
 
 
-def faiss_info(index_dir: Path | None) -> dict[str, Any]:
-    """What /info says about the FAISS backend."""
-    return {"backend": FAISS, "directory": str(index_dir) if index_dir is not None else None,
+def faiss_info(index_dir: Path | None, index: Any = None) -> dict[str, Any]:
+    """What /info says about the FAISS backend (with `index`, a FaissIndex: whether it searches on a GPU)."""
+    info = {"backend": FAISS, "directory": str(index_dir) if index_dir is not None else None,
             "durability": "write-ahead log and snapshots in the index directory; one writer process per "
                           "directory (a lock); more processes need the milvus backend"
             if index_dir is not None else "in memory only (the index was passed in)"}
+    if hasattr(index, "gpu_info"):
+        info["gpu"] = index.gpu_info()
+    return info

@@ -6,6 +6,8 @@ that `reconstruct` needs to return an item's vector by id.
 
 Layout (index/ann.py): exact `IndexFlatIP` up to `AnnConfig.threshold` live items, `IndexHNSWFlat` (inner product)
 above it; the switch is a rebuild from the stored vectors, done the first time the index grows past the threshold.
+With a GPU (`AnnConfig.gpu`, index/gpu.py) the layout is flat at every size and searches go to a GPU copy of it
+(`GpuMirror`), which every write, rebuild and load keeps in step; the CPU index stays the one read and saved.
 
 Writes never compact under the write lock. A replaced or deleted item's vector stays in FAISS as a tombstone: its
 internal id simply has no string id any more, searches skip it, and a replacement gets a fresh internal id. The
@@ -29,6 +31,7 @@ import faiss
 import numpy as np
 
 from itemtower.index import ann as annlib
+from itemtower.index import gpu as gpulib
 from itemtower.index.ann import AnnConfig
 from itemtower.index.rwlock import RWLock
 from itemtower.index.snapshot import IDS_FILE, INDEX_FILE, ITEMS_FILE, item_to_json, read_snapshot, write_snapshot
@@ -58,9 +61,12 @@ class FaissIndex:
             raise ValueError(f"dim must be a positive integer; got {dim!r}")
         self.dim = int(dim)
         self.ann = ann or AnnConfig()
+        self._use_gpu = gpulib.use_gpu(self.ann.gpu)  # GpuUnavailable for "on" without a GPU
+        self.gpu_error: str | None = None  # why the GPU copy was given up (a FAISS error), if it was
         self._index = annlib.build(annlib.FLAT, self.dim, np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64),
                                 self.ann)
         self._kind = annlib.FLAT
+        self._gpu = self._mirror_of(self._index, self._kind)  # the GPU copy searched instead of _index, or None
         self._int_of: dict[str, int] = {}  # string id -> internal int64 id (live items only)
         self._str_of: dict[int, str] = {}  # internal int64 id -> string id; a stored id missing here is a tombstone
         self._items: dict[str, dict[str, Any]] = {}  # insertion order = the order save() writes
@@ -83,6 +89,18 @@ class FaissIndex:
     def kind(self) -> str:
         """"flat" (exact) or "hnsw" (approximate)."""
         return self._kind
+
+    @property
+    def on_gpu(self) -> bool:
+        """Searches run on a GPU (a GpuMirror of the flat index)."""
+        return self._gpu is not None
+
+    def gpu_info(self) -> dict[str, Any]:
+        """What /info says about the GPU: used or not, the setting, the faiss build, and a FAISS error that ended it."""
+        info: dict[str, Any] = {"used": self._gpu is not None, "setting": self.ann.gpu, "faiss": gpulib.faiss_build()}
+        if self.gpu_error:
+            info["error"] = self.gpu_error
+        return info
 
     @property
     def tombstones(self) -> int:
@@ -152,7 +170,8 @@ class FaissIndex:
             _omp.threads = self.search_threads
 
         with self._lock.read():
-            return widening_search(self._index, self._kind, q, k, filters, exclude, str_of=self._str_of,
+            target = self._gpu if self._gpu is not None else self._index  # the mirror is always flat
+            return widening_search(target, self._kind, q, k, filters, exclude, str_of=self._str_of,
                                    int_of=self._int_of, items=self._items, ef_search=self.ann.ef_search)
 
     # ------------------------------------------------------------------ writing
@@ -179,7 +198,10 @@ class FaissIndex:
         with self._lock.write():
             iids = np.arange(self._next_int, self._next_int + len(ids), dtype=np.int64)
             self._next_int += len(ids)
-            self._index.add_with_ids(np.ascontiguousarray(vecs), iids)
+            vecs = np.ascontiguousarray(vecs)
+            self._index.add_with_ids(vecs, iids)
+            if self._gpu is not None:
+                self._gpu = self._mirror_add(self._gpu, vecs, iids)
             for sid, iid, item, text in zip(ids, iids.tolist(), stored, texts):
                 old = self._int_of.get(sid)
                 if old is not None:
@@ -230,12 +252,19 @@ class FaissIndex:
             self.background_rebuilds = background_rebuilds
         self.search_threads = search_threads
         if ann is not None:
+            use = gpulib.use_gpu(ann.gpu)  # raises (nothing changed) for "on" without a GPU
             with self._lock.write():
-                self.ann = ann
+                self.ann, self._use_gpu, self.gpu_error = ann, use, None
                 annlib.set_ef_search(self._index, ann.ef_search)
+                if not use:
+                    self._gpu = None
+                elif self._gpu is None:  # a flat index gets its GPU copy now (O(N)); HNSW in the rebuild below
+                    self._gpu = self._mirror_of(self._index, self._kind)
         self._maybe_rebuild()
 
     def _target_kind(self) -> str:
+        if self._use_gpu:  # exact on the GPU at any size: HNSW's reason to exist, CPU time per query, is gone
+            return annlib.FLAT
         live = len(self._str_of)
         # Hysteresis: back to flat only well under the threshold, so that a few deletes do not flip-flop.
         if self._kind == annlib.HNSW and live > self.ann.threshold // 2:
@@ -266,12 +295,42 @@ class FaissIndex:
                 since = self._next_int  # internal ids only grow: anything >= since was written during the build
                 vecs, iids = annlib.live_vectors(self._index, set(self._str_of))
             new = annlib.build(kind, self.dim, vecs, iids, self.ann)
+            mirror = self._mirror_of(new, kind)  # its copy to the GPU holds no lock either
             with self._lock.write():
                 newer = np.asarray(sorted(i for i in self._str_of if i >= since), dtype=np.int64)
                 if len(newer):
-                    new.add_with_ids(np.stack([self._index.reconstruct(int(i)) for i in newer]), newer)
-                self._index, self._kind = new, kind
+                    rows = np.stack([self._index.reconstruct(int(i)) for i in newer])
+                    new.add_with_ids(rows, newer)
+                    if mirror is not None:
+                        mirror = self._mirror_add(mirror, rows, newer)
+                if mirror is None or not self._use_gpu:  # configure changed the setting meanwhile (rare): now
+                    mirror = self._mirror_of(new, kind)
+                self._index, self._kind, self._gpu = new, kind, mirror
             log.info("index rebuilt: %s, %d items", kind, len(self._str_of))
+
+    def _mirror_of(self, index: faiss.IndexIDMap2, kind: str) -> gpulib.GpuMirror | None:
+        """A GPU copy of `index` when the setting and the layout ask for one; None after a FAISS error (logged)."""
+        if not (self._use_gpu and kind == annlib.FLAT):
+            return None
+        try:
+            return gpulib.GpuMirror(index)
+        except RuntimeError as e:  # FAISS's errors, e.g. out of GPU memory
+            self._gpu_failed(e)
+            return None
+
+    def _mirror_add(self, mirror: gpulib.GpuMirror, vecs: np.ndarray, iids: np.ndarray) -> gpulib.GpuMirror | None:
+        try:
+            mirror.add_with_ids(vecs, iids)
+            return mirror
+        except RuntimeError as e:  # the rows are in the CPU index already: it serves on alone
+            self._gpu_failed(e)
+            return None
+
+    def _gpu_failed(self, e: Exception) -> None:
+        """Give the GPU up: searches go to the CPU index, whose layout follows the threshold again."""
+        self._use_gpu, self.gpu_error = False, f"{type(e).__name__}: {e}"
+        log.error("FAISS on the GPU failed (%s); searching on the CPU from now on (configure() tries again)",
+                  self.gpu_error)
 
     def rebuild_in_background(self) -> threading.Thread | None:
         """Start `rebuild` in a daemon thread unless one runs already; returns the thread (or None)."""
@@ -325,8 +384,12 @@ class FaissIndex:
             self._json[sid] = text
             self._group(sid, self._items[sid])
         self._next_int = snap.next_int
+        self._gpu = self._mirror_of(self._index, self._kind)
+        if self._use_gpu and self._kind != annlib.FLAT:  # a saved HNSW index: flat and on the GPU, as configured
+            self.rebuild()
         return self
 
     def __repr__(self) -> str:
-        return f"FaissIndex(dim={self.dim}, n={len(self)}, kind={self._kind!r}, tombstones={self.tombstones})"
+        gpu = ", gpu" if self._gpu is not None else ""
+        return f"FaissIndex(dim={self.dim}, n={len(self)}, kind={self._kind!r}, tombstones={self.tombstones}{gpu})"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import faiss
 import numpy as np
 
 from itemtower.index import ann as annlib
@@ -46,7 +45,7 @@ def passes(item: dict[str, Any], filters: Mapping[str, str]) -> bool:
 
 
 def widening_search(
-    index: faiss.IndexIDMap2,
+    index: Any,
     kind: str,
     q: np.ndarray,
     k: int,
@@ -61,7 +60,8 @@ def widening_search(
     """Up to k (id, score), best first, among the live items that pass `filters` and are not in `exclude`.
 
     Args:
-        index, kind: the FAISS index and its layout (annlib.FLAT or annlib.HNSW).
+        index, kind: the FAISS index and its layout (annlib.FLAT or annlib.HNSW); or, on a GPU, the flat index's
+            GpuMirror (index/gpu.py: `ntotal` and an exact `search` of any k, past the GPU's limit on the CPU).
         q: float32 (1, D), contiguous.
         str_of: internal id -> string id of the live items (a stored id missing here is a tombstone).
         int_of, items: string id -> internal id, and -> stored item (for the filters).

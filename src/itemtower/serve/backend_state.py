@@ -61,4 +61,4 @@ def index_info(state: Any) -> dict[str, Any]:
     index = state.index
     if index is not None and hasattr(index, "info") and getattr(index, "self_persisting", False):
         return index.info()
-    return faiss_info(state.index_dir)
+    return faiss_info(state.index_dir, index)

@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     ITEMTOWER_MAX_BODY_BYTES, ITEMTOWER_SNAPSHOT_EVERY_OPS, ITEMTOWER_SNAPSHOT_EVERY_SECONDS,
     ITEMTOWER_ANN_THRESHOLD, ITEMTOWER_EF_SEARCH, ITEMTOWER_HNSW_M, ITEMTOWER_SEARCH_THREADS, ITEMTOWER_TORCH_THREADS,
     ITEMTOWER_BATCH_WAIT_MS, ITEMTOWER_BATCH_MAX_ITEMS, ITEMTOWER_NEIGHBOUR_DEPTH, ITEMTOWER_NEIGHBOUR_MAX_ITEMS,
-    ITEMTOWER_IMAGE_ROOT, ITEMTOWER_MAX_IMAGE_BYTES, ITEMTOWER_IMAGE_CACHE, ITEMTOWER_DEVICE.
+    ITEMTOWER_IMAGE_ROOT, ITEMTOWER_MAX_IMAGE_BYTES, ITEMTOWER_IMAGE_CACHE, ITEMTOWER_DEVICE, ITEMTOWER_FAISS_GPU.
     Keyword arguments (`Settings(model_dir=...)`) override the
     environment.
     """
@@ -54,6 +54,9 @@ class Settings(BaseSettings):
                                "fewer: exact flat search. 0: always HNSW")
     ef_search: int = Field(32, ge=1, description="HNSW candidate list per query: higher = better recall, slower")
     hnsw_m: int = Field(32, ge=2, description="HNSW neighbours per node (used when the graph is (re)built)")
+    faiss_gpu: Literal["auto", "on", "off"] = Field("auto", description="ITEMTOWER_FAISS_GPU: FAISS search on a GPU "
+                                                    "(exact at any size; index/gpu.py): auto = when faiss has one, "
+                                                    "on = an error at start-up without one, off = the CPU")
     search_threads: int = Field(1, ge=1, description="OpenMP threads per FAISS search (concurrency comes from "
                                 "concurrent requests; more threads per query only add contention)")
     torch_threads: int = Field(1, ge=1, description="torch threads for the model (torch.set_num_threads)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from itemtower.index import AnnConfig, FaissIndex
+from itemtower.index.gpu import GpuUnavailable
 from itemtower.serve.batcher import BatchingEmbedder
 from itemtower.serve.deps import ServiceState
 from itemtower.serve.neighbours import NeighbourCache
@@ -19,9 +20,15 @@ log = logging.getLogger("itemtower.serve")
 async def start(state: ServiceState, settings: Settings) -> None:
     """Configure the index and put the embedder behind the batching queue (no-op parts when there is no model)."""
     if isinstance(state.index, FaissIndex):
-        cfg = AnnConfig(threshold=settings.ann_threshold, ef_search=settings.ef_search, m=settings.hnsw_m)
-        # background: a large flat index from an old directory serves (exactly, slower) while HNSW is built
-        state.index.configure(cfg, search_threads=settings.search_threads, background_rebuilds=True)
+        cfg = AnnConfig(threshold=settings.ann_threshold, ef_search=settings.ef_search, m=settings.hnsw_m,
+                        gpu=settings.faiss_gpu)
+        # background: a large flat index from an old directory serves (exactly, slower) while HNSW is built (or,
+        # on a GPU, a saved HNSW index serves on the CPU while its flat GPU copy is made)
+        try:
+            state.index.configure(cfg, search_threads=settings.search_threads, background_rebuilds=True)
+        except GpuUnavailable as e:  # ITEMTOWER_FAISS_GPU=on without a GPU: the start-up stops, saying what to do
+            log.error("%s", e)
+            raise
         log.info("index: %s", state.index)
         # Kept neighbour lists need every write to pass through this process: true of the embedded FAISS index.
         if settings.neighbour_depth > 0 and state.embedder is not None:
