@@ -56,13 +56,20 @@ def main() -> None:
     p.add_argument("--max-index-seconds", type=float, default=240)
     p.add_argument("--queries", type=int, default=50)
     p.add_argument("--filtered-queries", type=int, default=3)
+    p.add_argument("--synthetic", action="store_true",
+                   help="made from 100k random unit vectors with random std fields, not load.py's real index")
+    p.add_argument("--dim", type=int, default=512, help="with --synthetic")
+    p.add_argument("--faiss", action="store_true", help="the same vectors, items and queries in FaissIndex instead "
+                   "(HNSW M 32 / efConstruction 80 / ef 32, all rows in one upsert): the reference for the Milvus run")
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
-    base = argparse.Namespace(index=a.index, n=100_000, synthetic=False)
+    base = argparse.Namespace(index=a.index, n=100_000, synthetic=a.synthetic, dim=a.dim)
     ids0, vecs0, items0 = load_data(base)
     vecs = made_vectors(vecs0, a.n, np.random.default_rng(0))
     m = len(ids0)
-    res: dict = {"n_target": a.n, "dim": int(vecs.shape[1]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    res: dict = {"n_target": a.n, "synthetic": a.synthetic, "dim": int(vecs.shape[1]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    if a.faiss:
+        return faiss_run(a, ids0, vecs, items0, res)
     tmp = Path(tempfile.mkdtemp(prefix="itemtower-milvus-scale-"))
     path = str(tmp / "milvus.db")
     try:
@@ -98,6 +105,30 @@ def main() -> None:
         idx.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(res, indent=2))
+
+
+def faiss_run(a: argparse.Namespace, ids0: list[str], vecs: np.ndarray, items0: list[dict], res: dict) -> None:
+    from itemtower.index import FaissIndex
+
+    m = len(ids0)
+    ids = [ids0[k % m] if k < m else f"{ids0[k % m]}-m{k // m}" for k in range(a.n)]
+    items = [items0[k % m] for k in range(a.n)]
+    t0 = time.perf_counter()
+    idx = FaissIndex(vecs.shape[1])
+    idx.upsert(ids, vecs, items)
+    res.update(backend="faiss", inserted=a.n, build_s=time.perf_counter() - t0, kind=idx.kind)
+    print(json.dumps(res), flush=True)
+    filt = pick_filter(items)
+    (field, value), = filt.items()
+    allowed = np.array([value in (it.get("std") or {}).get(field, []) for it in items])
+    queries = np.random.default_rng(1).choice(a.n, size=min(a.queries, a.n), replace=False).tolist()
+    res.update(filter=filt, filter_share=float(allowed.mean()), queries=len(queries),
+               filtered_queries=a.filtered_queries)
+    res["faiss"] = queries_for(idx, ids, vecs, queries, filt, allowed, a.filtered_queries)
+    print("faiss", json.dumps(res["faiss"]), flush=True)
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(res, indent=2))

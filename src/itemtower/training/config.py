@@ -59,9 +59,10 @@ class TrainConfig:
                                     "13d: the slice alone on Musinsa 0.797 at 0.05, 0.841 at 0.2)")
     distill_teacher_t: float = knob(0.01, "teacher softmax temperature: e5 cosines of titles sit in 0.78-0.95; at "
                                     "0.01, ~10 of 256 count")
-    auto_sem_scale: bool = knob(True, "serve the semantic slice at RMS(slice) / RMS(main) of h, measured on 2,000 "
-                                "items when training ends (training/slice_weight.py, BENCHMARKS.md 13c): the "
-                                "catalog's own balance, label-free; --no-auto-sem-scale serves --sem-scale as set")
+    auto_sem_scale: bool = knob(True, "serve the semantic slice at the scale (0.25-4) where h's top-10 neighbours "
+                                "agree most with e5's on the teacher's titles, chosen when training ends "
+                                "(training/slice_weight.py, BENCHMARKS.md 13f): label-free, per catalog; "
+                                "--no-auto-sem-scale serves --sem-scale as set")
     cache_dir: str | None = knob(None, "where distillation keeps e5's vectors (default ~/.cache/itemtower)")
     images: bool = knob(True, "use the items' photos (`image`) when the catalog has them: features (cached) before "
                         "training, inside the budget, and a photo token in the tower (BENCHMARKS.md 12f); "

@@ -27,7 +27,7 @@ from itemtower.training.config import TrainConfig
 from itemtower.training.data import TrainData, build_data, featurize, load_teacher
 from itemtower.training.distributed import Dist, session
 from itemtower.training.task import TrainTask, new_tower
-from itemtower.training.slice_weight import serve_measured_slice
+from itemtower.training.slice_weight import serve_chosen_slice
 
 __all__ = ["train", "adamw", "lr_factor", "Schedule", "RunState"]
 
@@ -95,7 +95,7 @@ def _train(cfg: TrainConfig, items: Sequence[dict] | None, schema: Schema | None
                                    t_train=t_train, train_s=_training_seconds(cfg.max_minutes, t_train - t_start, log)))
     _run_epochs(task, data, opt, sched, state, cfg, cap, out, log, dist)
     if cfg.auto_sem_scale and dist.is_main:  # the slice's served weight, from the catalog (label-free)
-        serve_measured_slice(out, data.encoded, seed=cfg.seed, log=log)
+        serve_chosen_slice(out, data.encoded, teacher, log=log)
     log(f"stopped by {state.stopped} after {state.step} steps, {time.perf_counter() - t_train:.0f}s; model in {out}")
     return out
 

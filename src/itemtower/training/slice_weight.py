@@ -1,78 +1,118 @@
-"""The served weight of h's semantic slice, read off the trained model on the catalog itself (issue 9).
+"""The served weight of h's semantic slice, chosen on the catalog itself when training ends (issue 9).
 
 h = cat(LayerNorm(main), s x LayerNorm(slice)): the main part is the tower proper (it ranks colour variants and
-near-duplicates), the slice is what e5 taught (same kind of product). Training sees the slice at s = 1 and its
-LayerNorm gains settle how loud each part is for this catalog: where the structured fields and text separate
-items well (Myntra: 20 std fields and a description) the slice ends up quiet, about 0.65 of the main part's RMS;
-where they do not (Musinsa: a short title and a brand) it ends up loud, about 2 times the main part's. Served at
-s = 1 that preference is too mild for both (BENCHMARKS.md 13b: Myntra's NDCG@10 wants s near 0.5, Musinsa's
-category consistency wants s of 2 or more). Served at s = RMS(slice) / RMS(main), measured on a sample of the
-catalog's items at the end of training (label-free), the slice's share of the cosine is that preference squared:
-quiet slices get quieter, loud ones louder. Section 13c measures it on the three benchmark catalogs.
+near-duplicates), the slice is what e5 taught (same kind of product). Which mix serves a catalog best depends on
+the catalog: where the structured fields and text separate items well (Myntra: 20 std fields and a description)
+the main part should lead (s near 0.5); where they do not (Musinsa: a short title and a brand) the slice should
+(s of 2 or more; BENCHMARKS.md 13b, 13e).
+
+The rule (BENCHMARKS.md 13f), label-free, on the teacher's own titles (the seeded training items whose e5 vectors
+the distillation used: no extra encode): for each candidate scale s, h_s = cat(main, s x slice) with both parts as
+trained (slice at scale 1), and two top-10 overlaps of h_s's neighbours: with the main part's own (`keep`) and with
+e5's (`teach`). The served s maximises
+
+    a x keep(s) + (1 - a) x teach(s),    a = the main part's own top-10 overlap with e5's
+
+that is, h keeps the main part's neighbourhoods as far as the main part is credible on a neutral reference (how
+much of e5's neighbourhoods it already has: 0.44 on Myntra, 0.13-0.18 on Musinsa) and the teacher's for the
+rest. No constant is fitted. It replaced RMS(slice) / RMS(main) of h (13c), which drifted with the number of
+training steps (the projection head absorbs any scale of h, so nothing pins the LayerNorm gains it read): this
+rule reads neighbourhoods at each candidate, so a drift of the parts' norms moves the chosen s with it (13f:
+Musinsa 2.8 after 343 steps, 0.5 after 3,623, both at the labelled optimum; Myntra 0.25).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["slice_ratio", "measured_sem_scale", "serve_measured_slice", "SCALE_RANGE"]
+__all__ = ["SCALES", "Agreement", "teacher_agreement", "chosen_scale", "serve_chosen_slice"]
 
-SCALE_RANGE = (0.25, 4.0)  # a measured weight is kept inside this: neither part ever vanishes from the cosine
-
-
-def slice_ratio(h: np.ndarray, main_dim: int) -> float:
-    """RMS(slice) / RMS(main) over the rows of h (N, main_dim + sem_dim), as trained (slice at scale 1).
-    Scale-free per row: an L2-normalised h gives the same ratio."""
-    h = np.asarray(h, dtype=np.float64)
-    main = float(np.square(h[:, :main_dim]).sum())
-    sem = float(np.square(h[:, main_dim:]).sum())
-    if main <= 0.0:
-        return SCALE_RANGE[1]
-    return float(np.sqrt(sem / main))
+SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)  # the candidates; neither part ever vanishes from h
+K = 10
 
 
-def measured_sem_scale(embed: Any, items: Sequence[dict], main_dim: int, sample: int = 2000,
-                       seed: int = 0) -> tuple[float, float]:
-    """(served sem_scale, measured ratio): `embed(items) -> h` with the slice at scale 1, on a seeded sample of
-    at most `sample` items; the ratio clipped to SCALE_RANGE."""
-    n = len(items)
-    rows = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False)) if n else []
-    h = embed([items[i] for i in rows])
-    ratio = slice_ratio(h, main_dim) if len(h) else 1.0
-    return float(np.clip(ratio, *SCALE_RANGE)), ratio
+def _neighbours(v: np.ndarray, k: int = K) -> np.ndarray:
+    """(N, k) rows of each row's k nearest other rows by cosine (order inside the k not kept)."""
+    v = np.asarray(v, dtype=np.float32)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    sim = v @ v.T
+    np.fill_diagonal(sim, -np.inf)
+    return np.argpartition(-sim, k, axis=1)[:, :k]
 
 
-def serve_measured_slice(out: str | Path, encoded: Sequence[Any], sample: int = 2000, seed: int = 0,
-                         log: Callable[[str], None] = print) -> float | None:
-    """Set the exported model's served sem_scale to the one measured on `encoded` (EncodedItems of the catalog),
-    in OUT/manifest.json (the weights do not change: the scale is a constant of the served norm). Records the
-    measurement under manifest["training"]["sem_scale_measured"]. None (nothing changed) without a slice."""
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean share of each row's neighbours that the two (N, k) lists have in common."""
+    return float(np.mean([len(set(x) & set(y)) / a.shape[1] for x, y in zip(a.tolist(), b.tolist())]))
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """What the rule reads: `main` = the main part's own top-10 overlap with the teacher's; per candidate s,
+    `keep[s]` = h_s's overlap with the main part's neighbours, `teach[s]` = with the teacher's."""
+
+    main: float
+    keep: dict[float, float]
+    teach: dict[float, float]
+
+    def score(self, s: float) -> float:
+        return self.main * self.keep[s] + (1.0 - self.main) * self.teach[s]
+
+
+def teacher_agreement(main: np.ndarray, sem: np.ndarray, teacher: np.ndarray,
+                      scales: Sequence[float] = SCALES) -> Agreement:
+    """The overlaps for the parts (N, .) as trained (slice at scale 1) and the teacher's vectors (N, e) of the
+    same N items; needs N > 10."""
+    if len(main) <= K:
+        raise ValueError(f"the agreement needs more than {K} teacher items; got {len(main)}")
+    ref, own = _neighbours(teacher), _neighbours(main)
+    keep, teach = {}, {}
+    for s in scales:
+        nn = _neighbours(np.concatenate([main, s * sem], 1))
+        keep[float(s)], teach[float(s)] = _overlap(nn, own), _overlap(nn, ref)
+    return Agreement(_overlap(own, ref), keep, teach)
+
+
+def chosen_scale(agreement: Agreement) -> float:
+    """The candidate of the highest score; among ties (within 1e-9) the smallest."""
+    scores = {s: agreement.score(s) for s in agreement.keep}
+    best = max(scores.values())
+    return min(s for s, v in scores.items() if v >= best - 1e-9)
+
+
+def serve_chosen_slice(out: str | Path, encoded: Sequence[Any], teacher: Any,
+                       log: Callable[[str], None] = print) -> float | None:
+    """Set the exported model's served sem_scale by the rule above, in OUT/manifest.json (the weights do not
+    change: the scale is a constant of the served norm), recording the agreement per candidate under
+    manifest["training"]["sem_scale_chosen"]. `encoded`: EncodedItems of the catalog; `teacher`: training's
+    Teacher (rows into `encoded`, e5 vectors). None (nothing changed) without a slice or a teacher."""
     from itemtower.artifacts.checkpoint import read_manifest, write_manifest
     from itemtower.artifacts.embedder import Embedder
 
     out = Path(out)
     emb = Embedder.load(out)
     cfg = emb.tower.cfg
-    if not cfg.sem_dim:
+    if not cfg.sem_dim or teacher is None or len(teacher.rows) <= K:
         return None
     exported = cfg.sem_scale if cfg.sem_scale > 0 else 1.0
-
-    def h_at_one(batch: Sequence[Any]) -> np.ndarray:  # the slice as trained: undo the exported scale
-        h = emb.embed_encoded(batch, normalized=False)
-        h[:, cfg.main_dim:] /= exported
-        return h
-
-    scale, ratio = measured_sem_scale(h_at_one, encoded, cfg.main_dim, sample, seed)
+    h = emb.embed_encoded([encoded[int(i)] for i in teacher.rows], normalized=False)
+    main, sem = h[:, :cfg.main_dim], h[:, cfg.main_dim:] / exported  # the slice as trained: scale 1
+    agreement = teacher_agreement(main, sem, teacher.vectors)
+    scale = chosen_scale(agreement)
     manifest = read_manifest(out)
     manifest["model"]["sem_scale"] = scale
-    manifest.setdefault("training", {})["sem_scale_measured"] = {
-        "served": round(scale, 4), "ratio": round(ratio, 4), "items": min(sample, len(encoded)),
-        "rule": "RMS(slice) / RMS(main) of h as trained, clipped to [%g, %g] (training/slice_weight.py)"
-                % SCALE_RANGE}
+    manifest.setdefault("training", {})["sem_scale_chosen"] = {
+        "served": scale, "items": len(teacher.rows), "main_agrees_with_teacher": round(agreement.main, 4),
+        "by_scale": {f"{s:g}": {"keep": round(agreement.keep[s], 4), "teach": round(agreement.teach[s], 4),
+                                "score": round(agreement.score(s), 4)} for s in agreement.keep},
+        "rule": "max of a * keep + (1 - a) * teach over the candidates, a = the main part's top-10 overlap with "
+                "the teacher's on its titles (training/slice_weight.py)"}
     write_manifest(out, manifest)
-    log(f"semantic slice served at {scale:.3f} (RMS slice / main measured on {min(sample, len(encoded))} items: "
-        f"{ratio:.3f}); --no-auto-sem-scale keeps --sem-scale")
+    log(f"semantic slice served at {scale:g} (of {', '.join(f'{s:g}' for s in agreement.keep)}): on "
+        f"{len(teacher.rows)} teacher titles the main part shares {agreement.main:.3f} of e5's top 10; there h "
+        f"keeps {agreement.keep[scale]:.3f} of the main part's and {agreement.teach[scale]:.3f} of e5's; "
+        "--no-auto-sem-scale keeps --sem-scale")
     return scale
