@@ -94,12 +94,7 @@ def main() -> None:
         print(json.dumps(res), flush=True)
         ids = [ids0[k % m] if k < m else f"{ids0[k % m]}-m{k // m}" for k in range(done)]
         items = [items0[k % m] for k in range(done)]
-        filt = pick_filter(items)
-        (field, value), = filt.items()
-        allowed = np.array([value in (it.get("std") or {}).get(field, []) for it in items])
-        queries = np.random.default_rng(1).choice(done, size=min(a.queries, done), replace=False).tolist()
-        res.update(filter=filt, filter_share=float(allowed.mean()), queries=len(queries),
-                   filtered_queries=a.filtered_queries)
+        filt, allowed, queries = query_setup(items, a, res)
         res["milvus-file"] = queries_for(idx, ids, vecs[:done], queries, filt, allowed, a.filtered_queries)
         print("milvus-file", json.dumps(res["milvus-file"]), flush=True)
         idx.close()
@@ -108,6 +103,18 @@ def main() -> None:
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(res, indent=2))
+
+
+def query_setup(items: list[dict], a: argparse.Namespace, res: dict) -> tuple[dict, np.ndarray, list[int]]:
+    """The std filter (~10% pass), which items pass it, and the seeded query rows over the stored items."""
+    filt = pick_filter(items)
+    (field, value), = filt.items()
+    allowed = np.array([value in (it.get("std") or {}).get(field, []) for it in items])
+    n = len(items)
+    queries = np.random.default_rng(1).choice(n, size=min(a.queries, n), replace=False).tolist()
+    res.update(filter=filt, filter_share=float(allowed.mean()), queries=len(queries),
+               filtered_queries=a.filtered_queries)
+    return filt, allowed, queries
 
 
 def faiss_run(a: argparse.Namespace, ids0: list[str], vecs: np.ndarray, items0: list[dict], res: dict) -> None:
@@ -121,12 +128,7 @@ def faiss_run(a: argparse.Namespace, ids0: list[str], vecs: np.ndarray, items0: 
     idx.upsert(ids, vecs, items)
     res.update(backend="faiss", inserted=a.n, build_s=time.perf_counter() - t0, kind=idx.kind)
     print(json.dumps(res), flush=True)
-    filt = pick_filter(items)
-    (field, value), = filt.items()
-    allowed = np.array([value in (it.get("std") or {}).get(field, []) for it in items])
-    queries = np.random.default_rng(1).choice(a.n, size=min(a.queries, a.n), replace=False).tolist()
-    res.update(filter=filt, filter_share=float(allowed.mean()), queries=len(queries),
-               filtered_queries=a.filtered_queries)
+    filt, allowed, queries = query_setup(items, a, res)
     res["faiss"] = queries_for(idx, ids, vecs, queries, filt, allowed, a.filtered_queries)
     print("faiss", json.dumps(res["faiss"]), flush=True)
     if a.out:

@@ -23,20 +23,9 @@ from defaults_table import load_catalog, score, scored_subset  # benchmarks/ is 
 from itemtower.artifacts import Embedder
 from itemtower.encoders.text import e5_encoder
 from itemtower.training import split_rows, teacher_rows
+from itemtower.training.slice_weight import teacher_agreement
 
 SCALES = (0.0, 0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 100.0)
-
-
-def top10(v: np.ndarray) -> np.ndarray:
-    """(N, 10) indices of each row's 10 nearest other rows by cosine."""
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    s = v @ v.T
-    np.fill_diagonal(s, -np.inf)
-    return np.argpartition(-s, 10, axis=1)[:, :10]
-
-
-def overlap(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean([len(set(x) & set(y)) / 10 for x, y in zip(a.tolist(), b.tolist())]))
 
 
 def parts(emb: Embedder, items: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -56,16 +45,16 @@ def probe(name: str, model: Path, scales: tuple[float, ...]) -> dict:
     e5 = e5_encoder(cfg.get("cache_dir"), progress=False, log=None, name="e5-titles")(
         [str(items[i].get("title") or "") for i in taught])
     t_main, t_sem = parts(emb, [items[i] for i in taught])
-    nn_e5, nn_main = top10(e5), top10(t_main)
+    agree = teacher_agreement(t_main, t_sem, e5, scales)  # what the rule reads, at every s probed
+    slice_alone = teacher_agreement(t_sem, t_main, e5, (0.0,))  # the slice's own neighbourhoods vs e5's
     main, sem = parts(emb, [items[i] for i in rows])
-    res = {"steps": _steps(model), "agree_main_e5": overlap(nn_main, nn_e5),
-           "agree_slice_e5": overlap(top10(t_sem), nn_e5), "by_scale": {}}
+    res = {"steps": _steps(model), "agree_main_e5": agree.main, "agree_slice_e5": slice_alone.main, "by_scale": {}}
     for s in scales:
-        nn = top10(np.concatenate([t_main, s * t_sem], 1))
         w = np.concatenate([main, s * sem], 1)
         w /= np.linalg.norm(w, axis=1, keepdims=True)
         sc = score(w, items, rows, fields, pairs, labels_sub)
-        res["by_scale"][f"{s:g}"] = {"agree_e5": round(overlap(nn, nn_e5), 4), "agree_main": round(overlap(nn, nn_main), 4),
+        res["by_scale"][f"{s:g}"] = {"agree_e5": round(agree.teach[s], 4), "agree_main": round(agree.keep[s], 4),
+                                     "rule_score": round(agree.score(s), 4),
                                      **{k: round(x, 4) for k, x in sc.items()
                                         if isinstance(x, float) and k != "search_seconds"}}
     return res
