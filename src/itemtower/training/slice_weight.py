@@ -29,6 +29,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from itemtower.evaluation.topk import top_k
+
 __all__ = ["SCALES", "Agreement", "teacher_agreement", "chosen_scale", "serve_chosen_slice"]
 
 SCALES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)  # the candidates; neither part ever vanishes from h
@@ -36,12 +38,9 @@ K = 10
 
 
 def _neighbours(v: np.ndarray, k: int = K) -> np.ndarray:
-    """(N, k) rows of each row's k nearest other rows by cosine (order inside the k not kept)."""
+    """(N, k) rows of each row's k nearest other rows by cosine (evaluation.topk's exact search)."""
     v = np.asarray(v, dtype=np.float32)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    sim = v @ v.T
-    np.fill_diagonal(sim, -np.inf)
-    return np.argpartition(-sim, k, axis=1)[:, :k]
+    return top_k(v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12), k)[0]
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
