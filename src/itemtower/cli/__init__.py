@@ -272,32 +272,12 @@ def index(model: Path = typer.Option(...), catalog: Path = typer.Option(...),
           image_cache: Optional[Path] = typer.Option(None, help="photo feature cache of a model trained with photos "
                                                      "(default ~/.cache/itemtower/images)")) -> None:
     """Embed the catalog into MODEL/index (ids, vectors, items), which the service loads; any earlier writes
-    (the write-ahead log) are replaced. Refused while a service writes that index. With
-    ITEMTOWER_INDEX_BACKEND=milvus: into the Milvus collection at ITEMTOWER_MILVUS_URI instead (index/backend.py)."""
-    from itemtower.index import FaissIndex
-    from itemtower.index.backend import MILVUS, backend_of, rebuild_milvus
-    from itemtower.index.lock import DirectoryLocked
-    from itemtower.index.store import write_fresh_snapshot
-    from itemtower.serve.settings import Settings
+    (the write-ahead log) are replaced. The catalog is streamed (memory flat in the items; index/build.py).
+    Refused while a service writes that index. With ITEMTOWER_INDEX_BACKEND=milvus: into the Milvus collection at
+    ITEMTOWER_MILVUS_URI instead (index/backend.py)."""
+    from itemtower.cli.index_cmd import run_index
 
-    settings = Settings(model_dir=model)  # the service's own variables: ITEMTOWER_INDEX_BACKEND, ITEMTOWER_MILVUS_*
-    emb_model = _load_model(model, catalog, image_cache)
-    report = _read(catalog)
-    vecs = emb_model.embed(report.items, progress=True)
-    if backend_of(settings) == MILVUS:
-        try:
-            where = rebuild_milvus(settings, model, [it["id"] for it in report.items], vecs, report.items)
-        except (RuntimeError, ValueError) as e:  # MilvusUnavailable (a RuntimeError) names the URI
-            _fail(str(e))
-        typer.echo(f"indexed {len(report.items)} items into {where}")
-        return
-    idx = FaissIndex(vecs.shape[1])
-    idx.upsert([it["id"] for it in report.items], vecs, report.items)
-    try:
-        write_fresh_snapshot(model / "index", idx)  # a snapshot with an empty write-ahead log
-    except DirectoryLocked as e:
-        _fail(str(e))
-    typer.echo(f"indexed {len(idx)} items into {model / 'index'}")
+    run_index(lambda: _load_model(model, catalog, image_cache), lambda: _read(catalog), model, catalog)
 
 
 @app.command()

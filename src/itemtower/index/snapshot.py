@@ -23,7 +23,8 @@ import faiss
 
 from itemtower.index import ann as annlib
 
-__all__ = ["INDEX_FILE", "IDS_FILE", "ITEMS_FILE", "Snapshot", "item_to_json", "read_snapshot", "write_snapshot"]
+__all__ = ["INDEX_FILE", "IDS_FILE", "ITEMS_FILE", "Snapshot", "install_snapshot", "item_to_json", "read_snapshot",
+           "write_snapshot"]
 
 INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.json"
@@ -63,6 +64,23 @@ def write_snapshot(directory: str | Path, index: faiss.IndexIDMap2, *, dim: int,
     into place, ids.json last. The caller holds whatever lock keeps `index` and the lists consistent meanwhile."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
+    tmp_items = d / (ITEMS_FILE + ".tmp")
+    with open(tmp_items, "w", encoding="utf-8") as f:
+        for text in texts:
+            f.write(text + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    install_snapshot(d, index, tmp_items, dim=dim, kind=kind, ids=ids, int_ids=int_ids, tombstones=tombstones,
+                     extra=extra)
+
+
+def install_snapshot(directory: str | Path, index: faiss.IndexIDMap2, items_file: Path, *, dim: int, kind: str,
+                     ids: Sequence[str], int_ids: Sequence[int], tombstones: Sequence[int] = (),
+                     extra: dict[str, Any] | None = None) -> None:
+    """write_snapshot's second half, for an items.jsonl already written and fsync'ed at `items_file` (on the
+    directory's file system; one line per id, in their order; moved, not copied): index.faiss and ids.json to
+    temporary names, then the three renamed into place, ids.json last (index/build.py streams the items file)."""
+    d = Path(directory)
     meta = {
         "format": _FORMAT,
         "version": _VERSION,
@@ -76,19 +94,13 @@ def write_snapshot(directory: str | Path, index: faiss.IndexIDMap2, *, dim: int,
     }
     tmp_index = d / (INDEX_FILE + ".tmp")
     faiss.write_index(index, str(tmp_index))
-    tmp_items = d / (ITEMS_FILE + ".tmp")
-    with open(tmp_items, "w", encoding="utf-8") as f:
-        for text in texts:
-            f.write(text + "\n")
-        f.flush()
-        os.fsync(f.fileno())
     tmp_ids = d / (IDS_FILE + ".tmp")
     with open(tmp_ids, "w", encoding="utf-8") as f:
         json.dump(meta, f, ensure_ascii=False)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp_index, d / INDEX_FILE)
-    os.replace(tmp_items, d / ITEMS_FILE)
+    os.replace(items_file, d / ITEMS_FILE)
     os.replace(tmp_ids, d / IDS_FILE)  # last: ids.json is what makes the new files a consistent set
 
 

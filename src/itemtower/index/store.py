@@ -35,7 +35,7 @@ from itemtower.index.wal import LOG_FILE, LogRecord, UnstorableError, WriteAhead
     read_log
 from itemtower.index.checks import checked_upsert
 
-__all__ = ["DurableIndex", "SEQ_KEY", "load_current", "write_fresh_snapshot"]
+__all__ = ["DurableIndex", "FreshSnapshot", "SEQ_KEY", "load_current", "write_fresh_snapshot"]
 
 log = logging.getLogger("itemtower.index")
 
@@ -338,26 +338,50 @@ def load_current(directory: str | Path) -> FaissIndex:
     return index
 
 
-def write_fresh_snapshot(directory: str | Path, index: FaissIndex) -> None:
-    """`itemtower index`: make `index` the directory's snapshot, with an empty log (the rebuild replaces every
-    earlier write). Its "wal_seq" is past every logged write, so a crash before the log is emptied cannot replay
-    old writes onto the new catalog. Raises DirectoryLocked while a service writes the directory."""
-    d = Path(directory)
-    lock = DirLock.acquire(d, purpose="`itemtower index`")
-    try:
+class FreshSnapshot:
+    """`itemtower index`'s rebuild of a directory: the lock taken at construction (DirectoryLocked while a
+    service writes the directory) and held until `close`, so that a build streamed over minutes owns the
+    directory from its first item; `commit(save)` makes what `save` writes the snapshot, with an empty log.
+
+    `save(extra)` writes the snapshot files (FaissIndex.save, or index/build.py's streamed files) with `extra`
+    in ids.json: its "wal_seq" is past every logged write, so a crash before the log is emptied cannot replay old
+    writes onto the new catalog. Then the files are fsync'ed, prev/ (a fallback to the replaced catalog) removed
+    and the log replaced by one "mark" record at that seq (numbering goes on above it)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._lock = DirLock.acquire(self.directory, purpose="`itemtower index`")
+
+    def commit(self, save: Callable[[dict[str, Any]], None]) -> None:
+        d = self.directory
         seq = max([_snapshot_seq(d)] + [r.seq for r in read_log(d / LOG_FILE).records])
-        index.save(d, extra={SEQ_KEY: seq})
+        save({SEQ_KEY: seq})
         _sync_files(d)
         shutil.rmtree(d / PREV_DIR, ignore_errors=True)
         tmp = d / (LOG_FILE + ".tmp")
         with open(tmp, "wb") as f:
-            f.write(encode_record(seq, "mark", []))  # numbering goes on above seq
+            f.write(encode_record(seq, "mark", []))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, d / LOG_FILE)
         fsync_dir(d)
-    finally:
-        lock.release()
+
+    def close(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> "FreshSnapshot":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_fresh_snapshot(directory: str | Path, index: FaissIndex) -> None:
+    """Make the in-memory `index` the directory's snapshot, with an empty log (the rebuild replaces every
+    earlier write; FreshSnapshot says how). Raises DirectoryLocked while a service writes the directory.
+    `itemtower index` streams instead: index/build.py, the same FreshSnapshot."""
+    with FreshSnapshot(directory) as fresh:
+        fresh.commit(lambda extra: index.save(fresh.directory, extra=extra))
 
 
 __all__ += ["UnstorableError"]
