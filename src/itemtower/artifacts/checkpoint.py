@@ -148,7 +148,7 @@ def save_run(out: Path, task, opt: torch.optim.Optimizer, featurizer: Featurizer
     best = state.best_val if state.best_val < 1e30 else None
     training = {"steps": state.step, "epochs_done": epoch + 1, "best_val_loss": best,
                 "seconds": round(time.perf_counter() - t_train, 1), "stopped_by": state.stopped,
-                "items": len(featurizer.token_df) and featurizer.n_docs, "config": cfg.to_dict()}
+                "precision": getattr(state, "precision", "fp32"), "items": len(featurizer.token_df) and featurizer.n_docs, "config": cfg.to_dict()}
     save_model(out, task.served_tower(), featurizer, training, views=asdict(cfg.views))
     atomic_save({"tower": task.tower.state_dict(), "head": task.head.state_dict(), "optimizer": opt.state_dict(),
                  "step": state.step, "epoch": epoch, "best_val": state.best_val}, resume_path(out))

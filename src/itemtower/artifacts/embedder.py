@@ -19,19 +19,24 @@ __all__ = ["Embedder", "ModelLoadError", "ModelNotFoundError", "atomic_save", "l
            "save_model", "l2_normalize", "PTH1", "PTH2", "MANIFEST"]
 
 
+CPU_BATCH = 64  # items per forward pass on a CPU (BENCHMARKS.md 14g)
+
+
 class Embedder:
     """Items -> L2-normalised h vectors, from a saved model (pth1 + pth2 only).
 
-    `bf16 = True` (opt-in, `itemtower embed --bf16`) runs the forward pass under bf16 autocast (AMX on CPUs that
-    have it): vectors within ~1e-5 cosine of fp32 on Myntra, not yet checked on a trained model's quality
-    (BENCHMARKS.md 14), hence off by default.
+    `precision` (model/device.use_bf16): "auto" (the default) runs the forward pass under bf16 autocast where the
+    device has bf16 kernels (AVX-512 BF16 / AMX CPUs, Ampere+ GPUs), fp32 elsewhere; "fp32"; "bf16". On a trained
+    Myntra model bf16 and fp32 vectors give the same retrieval metrics (BENCHMARKS.md 14g). `batch_size` None:
+    64 items per forward pass on a CPU (1.3-1.7x batch 256 there: the attention's tensors stay in cache), 512 on
+    CUDA.
 
     A model trained with photos (manifest model.image_dim > 0) reads each item's `image` (a path: absolute, or
     relative to `image_base`; an http(s) URL only with `allow_urls`) through the feature cache `image_cache`
     (default ~/.cache/itemtower/images); EfficientNet-Lite0 is loaded once, on the first photo not in the cache.
     Items without a (usable) photo embed from their text alone."""
 
-    bf16: bool = False
+    precision: str = "auto"
     image_cache: str | Path | None = None
     image_base: str | Path | None = None
     allow_urls: bool = False
@@ -89,13 +94,26 @@ class Embedder:
         self.photo_warnings = fs.warnings
         return aligned(items, fs)
 
+    @property
+    def bf16(self) -> bool:
+        """Whether the forward pass runs under bf16 autocast: `precision` on the tower's device."""
+        from itemtower.model.device import use_bf16
+
+        return use_bf16(self.precision, next(self.tower.parameters()).device)
+
+    def batch_for(self, batch_size: int | None) -> int:
+        """The forward pass's batch: as given, or 64 on a CPU and 512 on CUDA."""
+        if batch_size is not None:
+            return batch_size
+        return 512 if next(self.tower.parameters()).device.type == "cuda" else CPU_BATCH
+
     @torch.inference_mode()  # no autograd bookkeeping at all (no_grad still versions tensors)
-    def embed_encoded(self, encoded: Sequence[EncodedItem], batch_size: int = 256, progress: bool = False,
+    def embed_encoded(self, encoded: Sequence[EncodedItem], batch_size: int | None = None, progress: bool = False,
                       normalized: bool = True, photos: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """EncodedItems -> float32 (N, D), L2-normalised (normalized=False: h before it, the projection head's
         input, which evaluation needs for z). Batches are built from length-sorted items. `photos` (features,
         present), rows as `encoded`: what a photo model reads (photos_of); None: text alone."""
-        n = len(encoded)
+        n, batch_size, bf16 = len(encoded), self.batch_for(batch_size), self.bf16
         out = np.zeros((n, self.dim), dtype=np.float32)
         order = sorted(range(n), key=lambda i: len(encoded[i].title) + sum(len(p) for ph in encoded[i].re
                                                                           for p in ph))
@@ -111,11 +129,11 @@ class Embedder:
                                  None if photos is None else (photos[0][idx], photos[1][idx]))
             if dev.type == "cuda":  # pinned host memory: the copy runs asynchronously
                 view = [t.pin_memory().to(dev, non_blocking=True) for t in view]
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.bf16):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
                 out[idx] = self.tower(*view).float().cpu().numpy()
         return l2_normalize(out) if normalized else out
 
-    def embed(self, items: Sequence[dict[str, Any]], batch_size: int = 256, progress: bool = False,
+    def embed(self, items: Sequence[dict[str, Any]], batch_size: int | None = None, progress: bool = False,
               chunk: int = 8192) -> np.ndarray:
         """Normalized item dicts (any part may be missing) -> float32 (N, D), L2-normalised h. Encoded `chunk`
         items at a time: the token ids of a whole catalog as Python lists are a few KB per item (BENCHMARKS.md 14)."""

@@ -125,7 +125,7 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def embed_shard(embedder, model_dir: str | Path, catalog: str | Path, out: str | Path, shard: int, n_shards: int,
-                batch_size: int = 256, chunk: int = CHUNK,
+                batch_size: int | None = None, chunk: int = CHUNK,
                 on_chunk: Callable[[int], None] | None = None) -> tuple[ShardManifest, bool, Any]:
     """Embed shard `shard` of `n_shards` of `catalog` into shard_dir(out). Returns (its manifest, whether it was
     already done and skipped, the CatalogStream read (None when skipped): its problems). Raises ShardError when

@@ -35,7 +35,7 @@ def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterable[list[dict[st
         yield part
 
 
-def embed_chunks(embedder, items: Iterable[dict[str, Any]], batch_size: int = 256,
+def embed_chunks(embedder, items: Iterable[dict[str, Any]], batch_size: int | None = None,
                  chunk: int = CHUNK) -> Iterator[tuple[list[str], np.ndarray]]:
     """(ids, float32 (n, D) L2-normalised vectors) per chunk of `chunk` items, in the items' order: one chunk's
     encodings and vectors in memory at a time (embed_to_npz and the shards of artifacts/shards.py use it)."""
@@ -51,7 +51,7 @@ class EmptyCatalogError(ValueError):
     """Nothing to embed (no usable item): no file is written."""
 
 
-def embed_to_npz(embedder, items: Iterable[dict[str, Any]], out: str | Path, batch_size: int = 256,
+def embed_to_npz(embedder, items: Iterable[dict[str, Any]], out: str | Path, batch_size: int | None = None,
                  chunk: int = CHUNK, on_chunk: Callable[[int], None] | None = None,
                  allow_empty: bool = True) -> tuple[int, int]:
     """Embed `items` (any iterable: a list or a reader's generator) into `out` (.npz with `ids`, catalog order,
@@ -79,7 +79,7 @@ def embed_to_npz(embedder, items: Iterable[dict[str, Any]], out: str | Path, bat
     return len(ids), dim
 
 
-def embed_catalog(embedder, catalog: str | Path, out: str | Path, batch_size: int = 256, chunk: int = CHUNK,
+def embed_catalog(embedder, catalog: str | Path, out: str | Path, batch_size: int | None = None, chunk: int = CHUNK,
                   on_chunk: Callable[[int], None] | None = None):
     """`itemtower embed`: the catalog read one record at a time (catalog.CatalogStream: only the ids seen are
     kept, for the duplicate check), embedded chunk by chunk into `out`. Returns (N, D, the stream: its

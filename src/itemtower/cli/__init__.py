@@ -182,18 +182,19 @@ def reinforce(catalog: Path = typer.Option(..., help="input catalog JSONL"),
 
 @app.command()
 def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), out: Path = typer.Option(...),
-          batch_size: int = typer.Option(256, min=1, help="items per forward pass"),
+          batch_size: Optional[int] = typer.Option(None, min=1, help="items per forward pass (default 64 on a "
+                                                   "CPU, 512 on CUDA)"),
           threads: Optional[int] = typer.Option(None, min=1, help="torch threads (default: one per core); on a "
                                                 "machine busy with other work 1 can be faster (BENCHMARKS.md 14)"),
-          bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast for the forward pass (opt-in: vectors "
-                                    "agree with fp32 to ~1e-5 cosine; BENCHMARKS.md 14)"),
+          precision: str = typer.Option("auto", help="auto (bf16 autocast where the CPU/GPU has bf16 kernels, "
+                                        "else fp32), fp32 or bf16; the same metrics either way (BENCHMARKS.md 14g)"),
           image_cache: Optional[Path] = typer.Option(None, help="photo feature cache of a model trained with photos "
                                                      "(default ~/.cache/itemtower/images)"),
           shard: Optional[str] = typer.Option(None, help="i/n: embed only shard i of n into OUT.shards/ (a rerun "
                                               "skips finished shards; default under torchrun: RANK/WORLD_SIZE)"),
           merge: bool = typer.Option(False, "--merge", help="join the finished shards in OUT.shards/ into OUT"),
           device: str = typer.Option("cpu", help="cpu, cuda (an error without a GPU) or auto (CUDA when present); "
-                                     "with --bf16 on CUDA: bf16 autocast there")
+                                     "--precision applies there too")
           ) -> None:
     """Embed a catalog: OUT.npz with `ids` (catalog order) and `embeddings` (float32 [N, D], L2-normalised h),
     the catalog streamed, chunk by chunk, the vectors written as they are made (artifacts/streaming.py); in
@@ -207,8 +208,10 @@ def embed(model: Path = typer.Option(...), catalog: Path = typer.Option(...), ou
 
     def load():
         emb_model = _load_model(model, catalog, image_cache)
-        emb_model.bf16 = bf16
-        return emb_model.to(device)  # ValueError: an unknown device, or cuda without one (run_embed says so)
+        emb_model.precision = precision
+        emb_model.to(device)
+        emb_model.bf16  # ValueError now, not mid-run: an unknown precision, or bf16 where it has no kernels
+        return emb_model  # ValueError: an unknown device, or cuda without one (run_embed says so)
 
     run_embed(load, model, catalog, out, batch_size, shard, merge)
 

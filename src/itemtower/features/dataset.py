@@ -69,10 +69,17 @@ class SimCSERecSysDataset(Dataset):
         return out + ((self.photos[0][i], bool(self.photos[1][i])),)
 
 
+PAD_MULTIPLE = 8  # text lengths padded to a multiple of this (collate_items)
+
+
 def collate_items(batch: Sequence[EncodedItem], max_text_tokens: int = 128,
                   photos: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[torch.Tensor, ...]:
-    """EncodedItems -> (t_std (B, F, M), t_re (B, 2, T)); T is the longest text in the batch, capped. With
-    `photos` ((B, P) features, (B,) present, rows as `batch`): (t_std, t_re, image (B, P), image_mask (B,)).
+    """EncodedItems -> (t_std (B, F, M), t_re (B, 2, T)); T is the longest text in the batch, capped, rounded up
+    to a multiple of PAD_MULTIPLE. With `photos` ((B, P) features, (B,) present, rows as `batch`): (t_std, t_re,
+    image (B, P), image_mask (B,)).
+
+    The rounding keeps the number of distinct tensor shapes small: oneDNN's bf16 kernels are generated per shape,
+    and a first call of a new one cost ~4x a cached one here (BENCHMARKS.md 14g); padded tokens are masked.
 
     Rows are padded as Python lists and each tensor is built by one `torch.tensor` call: per-row tensors cost
     more than the tower's own forward pass on a 2-core CPU."""
@@ -89,7 +96,7 @@ def collate_items(batch: Sequence[EncodedItem], max_text_tokens: int = 128,
                 ids.extend(p)
                 types.extend([2 + r] * len(p))
         seqs.append((ids[:max_text_tokens], types[:max_text_tokens]))
-    T = max([len(s[0]) for s in seqs] + [1])
+    T = -(-max([len(s[0]) for s in seqs] + [1]) // PAD_MULTIPLE) * PAD_MULTIPLE
     re_rows = [[ids + [TOKEN_PAD] * (T - len(ids)), types + [TYPE_PAD] * (T - len(types))] for ids, types in seqs]
     t_std = torch.tensor(std_rows, dtype=torch.long) if B and F else torch.zeros(B, F, M, dtype=torch.long)
     t_re = torch.tensor(re_rows, dtype=torch.long) if B else torch.zeros(0, 2, 1, dtype=torch.long)

@@ -23,6 +23,11 @@ from torch import nn
 __all__ = ["ContrastiveLoss", "MatrixNTXentLoss", "SimilarityDistillLoss"]
 
 
+def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """bf16 / fp16 (a tower under autocast) -> fp32; fp32 and fp64 as they are."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 class MatrixNTXentLoss(GenericPairLoss):
     """pml's NTXentLoss, computed on the similarity matrix: O(N^2) memory instead of O(N^3)."""
 
@@ -64,8 +69,10 @@ class ContrastiveLoss(nn.Module):
         self.loss = (MatrixNTXentLoss if impl == "matrix" else NTXentLoss)(temperature=temperature)
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """z1, z2: (B, P) the two views; labels: (B,) item or group ids. Returns a scalar."""
-        return self.loss(torch.cat([z1, z2]), torch.cat([labels, labels]))
+        """z1, z2: (B, P) the two views; labels: (B,) item or group ids. Returns a scalar, computed in fp32
+        whatever autocast the tower ran under (similarities / 0.05 in bf16 would be off by ~0.1)."""
+        with torch.autocast(z1.device.type, enabled=False):
+            return self.loss(_at_least_fp32(torch.cat([z1, z2])), torch.cat([labels, labels]))
 
 
 class SimilarityDistillLoss(nn.Module):
@@ -87,8 +94,10 @@ class SimilarityDistillLoss(nn.Module):
         """student (B, D), teacher (B, E), rows of one item each (any scale: both are L2-normalised here)."""
         if len(student) != len(teacher) or len(student) < 2:
             raise ValueError(f"need >= 2 matching rows, got {len(student)} student and {len(teacher)} teacher")
-        eye = torch.eye(len(student), dtype=torch.bool, device=student.device)
-        sn, tn = F.normalize(student, dim=1), F.normalize(teacher.to(student), dim=1)
-        log_p = F.log_softmax((sn @ sn.T / self.student_t).masked_fill(eye, -1e9), dim=1)
-        q = F.softmax((tn @ tn.T / self.teacher_t).masked_fill(eye, -1e9), dim=1)
-        return F.kl_div(log_p, q, reduction="batchmean")
+        with torch.autocast(student.device.type, enabled=False):  # fp32: teacher_t 0.01 needs it
+            eye = torch.eye(len(student), dtype=torch.bool, device=student.device)
+            sn = F.normalize(_at_least_fp32(student), dim=1)
+            tn = F.normalize(teacher.to(sn), dim=1)
+            log_p = F.log_softmax((sn @ sn.T / self.student_t).masked_fill(eye, -1e9), dim=1)
+            q = F.softmax((tn @ tn.T / self.teacher_t).masked_fill(eye, -1e9), dim=1)
+            return F.kl_div(log_p, q, reduction="batchmean")

@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     ITEMTOWER_MAX_BODY_BYTES, ITEMTOWER_SNAPSHOT_EVERY_OPS, ITEMTOWER_SNAPSHOT_EVERY_SECONDS,
     ITEMTOWER_ANN_THRESHOLD, ITEMTOWER_EF_SEARCH, ITEMTOWER_HNSW_M, ITEMTOWER_SEARCH_THREADS, ITEMTOWER_TORCH_THREADS,
     ITEMTOWER_BATCH_WAIT_MS, ITEMTOWER_BATCH_MAX_ITEMS, ITEMTOWER_NEIGHBOUR_DEPTH, ITEMTOWER_NEIGHBOUR_MAX_ITEMS,
-    ITEMTOWER_IMAGE_ROOT, ITEMTOWER_MAX_IMAGE_BYTES, ITEMTOWER_IMAGE_CACHE, ITEMTOWER_DEVICE, ITEMTOWER_FAISS_GPU.
+    ITEMTOWER_IMAGE_ROOT, ITEMTOWER_MAX_IMAGE_BYTES, ITEMTOWER_IMAGE_CACHE, ITEMTOWER_DEVICE, ITEMTOWER_PRECISION, ITEMTOWER_FAISS_GPU.
     Keyword arguments (`Settings(model_dir=...)`) override the
     environment.
     """
@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     torch_threads: int = Field(1, ge=1, description="torch threads for the model (torch.set_num_threads)")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="ITEMTOWER_DEVICE: where the model runs; cuda "
                                                  "without a GPU leaves the service without a model, /health says why")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="ITEMTOWER_PRECISION: the model's "
+                                                       "matmuls; auto = bf16 autocast where the device has bf16 "
+                                                       "kernels (as `itemtower index` embeds), else fp32")
     batch_wait_ms: float = Field(2.0, ge=0, description="embed work waits at most this long for other requests' "
                                  "items to share one model call; 0 switches cross-request batching off")
     batch_max_items: int = Field(256, ge=1, description="most items in one model call of the batching queue")

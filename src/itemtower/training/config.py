@@ -73,6 +73,9 @@ class TrainConfig:
     device: str = knob("cpu", "where the tower trains: cpu (the tested path), cuda (an error without a GPU), auto "
                        "(cuda when present); under torchrun, each process takes cuda:LOCAL_RANK and nccl",
                        choices=("cpu", "cuda", "auto"))
+    precision: str = knob("auto", "the tower's matmuls: auto (bf16 autocast where the device has bf16 kernels, "
+                          "AVX-512 BF16 / AMX CPUs and Ampere+ GPUs; fp32 elsewhere), fp32, bf16; the losses "
+                          "stay fp32 (BENCHMARKS.md 14g)", choices=("auto", "fp32", "bf16"))
     views: ViewConfig = field(default_factory=ViewConfig)  # augmentations of the two views ([views] in TOML)
     tower: TowerConfig = field(default_factory=TowerConfig)  # the served model's architecture ([tower] in TOML)
 

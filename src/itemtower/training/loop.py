@@ -25,6 +25,7 @@ from itemtower.catalog.schema import Schema, infer_schema
 from itemtower.artifacts import checkpoint
 from itemtower.training.config import TrainConfig
 from itemtower.training.data import TrainData, build_data, featurize, load_teacher
+from itemtower.model.device import use_bf16
 from itemtower.training.distributed import Dist, session
 from itemtower.training.task import TrainTask, new_tower
 from itemtower.training.slice_weight import serve_chosen_slice
@@ -88,6 +89,8 @@ def _train(cfg: TrainConfig, items: Sequence[dict] | None, schema: Schema | None
         state = RunState(step=step, start_epoch=epoch + 1, best_val=best, history=history or state.history)
         log(f"resumed from {checkpoint.resume_path(out)} at epoch {state.start_epoch}, step {state.step}")
     dist.wrap(task, cfg.seed)
+    state.precision = "bf16" if use_bf16(cfg.precision, dist.device) else "fp32"  # ValueError: bf16 unsupported
+    log(f"precision: {state.precision}" + (" autocast (the losses in fp32)" if state.precision == "bf16" else ""))
 
     cap = cfg.epoch_cap()
     t_train = time.perf_counter()
@@ -132,6 +135,7 @@ class RunState:
     history: dict[str, list] = field(default_factory=lambda: {
         "step": [], "loss": [], "lr": [], "epoch_val_loss": [], "epoch_train_loss": [], "distill_loss": []})
     stopped: str = "epochs"
+    precision: str = "fp32"  # what the steps ran under (cfg.precision resolved on the device)
 
 
 def lr_factor(progress: float, warmup: float) -> float:
@@ -212,10 +216,11 @@ def run_epoch(task: TrainTask, data: TrainData, opt, sched: Schedule, state: Run
                dynamic_ncols=True)
     ep_losses, t_ep, seen = [], time.perf_counter(), 0
     params = task.trainable()
+    bf16 = state.precision == "bf16"
     for batch in bar:
         for g in opt.param_groups:
             g["lr"] = sched.lr(state.step)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dist.device.type == "cuda"):  # CPU: fp32
+        with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=bf16):  # the losses stay fp32
             loss, c_loss, d_loss = dist.step_loss(task, batch, data)
         opt.zero_grad(set_to_none=True)
         loss.backward()

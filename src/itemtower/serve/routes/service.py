@@ -34,8 +34,11 @@ def health(state: StateDep) -> HealthResponse:
             responses={503: {"model": ErrorResponse, "description": "no model loaded"}})
 def info(state: StateDep, embedder: EmbedderDep) -> dict[str, Any]:
     """The manifest saved with the model: config, vocabulary sizes, training run, library versions; and under
-    "index", the index backend (faiss or milvus), where it is, and what makes writes durable."""
-    return {**embedder.manifest, "index": backend_state.index_info(state)}
+    "index", the index backend (faiss or milvus), where it is, and what makes writes durable; under "serving",
+    the precision new items are embedded in (ITEMTOWER_PRECISION resolved on the device: bf16 or fp32)."""
+    inner = getattr(embedder, "inner", embedder)  # the BatchingEmbedder's model
+    serving = {"precision": "bf16" if getattr(inner, "bf16", False) else "fp32"}
+    return {**embedder.manifest, "index": backend_state.index_info(state), "serving": serving}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
