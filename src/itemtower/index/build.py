@@ -2,15 +2,16 @@
 
 The in-memory path (FaissIndex.upsert of every item, then write_fresh_snapshot) holds each item as a dict and as
 JSON text, plus the id maps and the vectors twice (~20 KB an item: 20 GB at a million). Here the items go by
-once: each chunk is embedded (artifacts.streaming.embed_chunks), its items.jsonl lines and its vectors (raw
-float32) written to a temporary folder inside the index directory as they come; only the string ids are kept.
-At the end the FAISS index is built from the raw file, read back in blocks into one reused buffer (the vectors
-exist once in memory, inside FAISS: a memmap's pages would count in the resident set a second time), its
-storage reserved up front (growing it block by block doubles a std::vector, briefly holding both copies), in
-the layout FaissIndex would pick (flat up to AnnConfig.threshold items, HNSW above; internal ids 0..n-1, no
-tombstones). The snapshot is then installed exactly as write_fresh_snapshot installs one (store.FreshSnapshot:
-lock held for the whole build, "wal_seq" past every logged write, prev/ removed, the log one mark record,
-files fsync'ed and renamed, ids.json last). Anything raised before that leaves the directory as it was.
+once (IndexBuild.write): each chunk is embedded (artifacts.streaming.embed_chunks), its items.jsonl lines and its
+vectors (raw float32) written to a temporary folder inside the index directory as they come; only the string ids
+are kept. Then (IndexBuild.finish; the caller may free the model first) the FAISS index is built from the raw
+file, read back in blocks into one reused buffer (the vectors exist once in memory, inside FAISS: a memmap's
+pages would count in the resident set a second time), its storage reserved up front (growing it block by block
+doubles a std::vector, briefly holding both copies), in the layout FaissIndex would pick (flat up to
+AnnConfig.threshold items, HNSW above; internal ids 0..n-1, no tombstones). The snapshot is installed exactly as
+write_fresh_snapshot installs one (store.FreshSnapshot: lock held for the whole build, "wal_seq" past every
+logged write, prev/ removed, the log one mark record, files fsync'ed and renamed, ids.json last). Anything
+raised before that leaves the directory as it was.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from itemtower.index.checks import checked_upsert
 from itemtower.index.snapshot import ITEMS_FILE, install_snapshot, item_to_json
 from itemtower.index.store import FreshSnapshot
 
-__all__ = ["BLOCK", "BUILD_PREFIX", "EmptyIndexError", "build_index"]
+__all__ = ["BLOCK", "BUILD_PREFIX", "EmptyIndexError", "IndexBuild", "build_index", "faiss_from_raw"]
 
 BLOCK = 16_384  # vectors read back and added to FAISS at a time (42 MB at D = 640)
 BUILD_PREFIX = ".build-"  # the temporary folder inside the index directory (snapshot files ignore folders)
@@ -42,34 +43,80 @@ class EmptyIndexError(ValueError):
     """No usable item: nothing is written, the directory keeps its index."""
 
 
+class IndexBuild:
+    """One build of an index directory, a context manager: the directory's lock (store.FreshSnapshot) and the
+    temporary folder are held from entering to leaving. `write` embeds the items into the folder (once);
+    `finish` builds FAISS and installs the snapshot. Between the two the caller may free what embedding needed
+    (the model, the Korean analyser: cli/index_cmd.py does) before FAISS takes the vectors' memory. Leaving
+    without `finish` (an exception, Ctrl+C) leaves the directory's index as it was.
+
+    Raises DirectoryLocked on entering while a service writes the directory."""
+
+    def __init__(self, directory: str | Path, ann: AnnConfig | None = None, block: int = BLOCK) -> None:
+        self.directory = Path(directory)
+        self.ann, self.block = ann or AnnConfig(), block
+        self.ids: list[str] = []
+        self.dim = 0
+
+    def __enter__(self) -> "IndexBuild":
+        self._fresh = FreshSnapshot(self.directory)
+        try:
+            _remove_stale_builds(self.directory)
+            self._tmp = tempfile.TemporaryDirectory(prefix=BUILD_PREFIX, dir=self.directory)
+        except BaseException:
+            self._fresh.close()
+            raise
+        self._items_path = Path(self._tmp.name) / ITEMS_FILE
+        self._vectors_path = Path(self._tmp.name) / VECTORS_FILE
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._tmp.cleanup()
+        finally:
+            self._fresh.close()
+
+    def write(self, embedder, items: Iterable[dict[str, Any]], on_chunk: Callable[[int], None] | None = None,
+              chunk: int | None = None) -> int:
+        """Embed `items` chunk by chunk (`chunk`: embed_chunks' default), their items.jsonl lines and vectors
+        written as they come; `on_chunk(n_done)` after each chunk. Returns the number of items. Raises what
+        FaissIndex.upsert refuses (NaN vectors) and whatever the items' iterable raises."""
+        if self.dim:
+            raise RuntimeError("IndexBuild.write is called once per build")
+        self.dim = int(embedder.dim)
+        self.ids = _write_parts(embedder, items, self._items_path, self._vectors_path, self.dim, chunk, on_chunk)
+        return len(self.ids)
+
+    def finish(self) -> int:
+        """FAISS from the written vectors, installed as the directory's fresh snapshot. Returns the number of
+        items. Raises EmptyIndexError (no item) and ValueError for an id twice (as FaissIndex.upsert)."""
+        n = len(self.ids)
+        if not n:
+            raise EmptyIndexError(f"no items to index; {self.directory} is left as it was")
+        _check_unique(self.ids)
+        kind = self.ann.kind_for(n)
+        index = faiss_from_raw(self._vectors_path, n, self.dim, kind, self.ann, self.block)
+        self._vectors_path.unlink()  # before the index is written out: the disk never holds the vectors 3 times
+        self._fresh.commit(lambda extra: install_snapshot(
+            self.directory, index, self._items_path, dim=self.dim, kind=kind, ids=self.ids, int_ids=range(n),
+            extra=extra))
+        return n
+
+
 def build_index(embedder, items: Iterable[dict[str, Any]], directory: str | Path, *, ann: AnnConfig | None = None,
                 on_chunk: Callable[[int], None] | None = None, chunk: int | None = None,
                 block: int = BLOCK) -> int:
     """Embed `items` (normalized item dicts, any iterable: catalog.CatalogStream) into the index directory, which
-    they replace as a fresh snapshot with an empty log. Returns the number of items. `ann`: the layout's
-    threshold and HNSW parameters (AnnConfig()); `on_chunk(n_done)` after each chunk (progress); `chunk`: items
-    embedded at a time (embed_chunks' default), `block`: vectors added to FAISS at a time.
+    they replace as a fresh snapshot with an empty log (IndexBuild's write, then finish). Returns the number of
+    items. `ann`: the layout's threshold and HNSW parameters (AnnConfig()); `on_chunk(n_done)` after each chunk
+    (progress); `chunk`: items embedded at a time, `block`: vectors added to FAISS at a time.
 
     Raises DirectoryLocked (before reading anything) while a service writes the directory, EmptyIndexError when
     no item came, ValueError as FaissIndex.upsert refuses (an id twice, NaN vectors), and whatever the items'
     iterable raises; in every case the directory's index is left as it was."""
-    ann = ann or AnnConfig()
-    dim = int(embedder.dim)
-    with FreshSnapshot(directory) as fresh:
-        _remove_stale_builds(fresh.directory)
-        with tempfile.TemporaryDirectory(prefix=BUILD_PREFIX, dir=fresh.directory) as tmp:
-            items_path, vectors_path = Path(tmp) / ITEMS_FILE, Path(tmp) / VECTORS_FILE
-            ids = _write_parts(embedder, items, items_path, vectors_path, dim, chunk, on_chunk)
-            if not ids:
-                raise EmptyIndexError(f"no items to index; {fresh.directory} is left as it was")
-            _check_unique(ids)
-            kind = ann.kind_for(len(ids))
-            index = faiss_from_raw(vectors_path, len(ids), dim, kind, ann, block)
-            vectors_path.unlink()  # before the snapshot is copied to disk: the disk holds the vectors once more
-            fresh.commit(lambda extra: install_snapshot(
-                fresh.directory, index, items_path, dim=dim, kind=kind, ids=ids, int_ids=range(len(ids)),
-                extra=extra))
-    return len(ids)
+    with IndexBuild(directory, ann, block) as build:
+        build.write(embedder, items, on_chunk, chunk)
+        return build.finish()
 
 
 def _write_parts(embedder, items: Iterable[dict[str, Any]], items_path: Path, vectors_path: Path, dim: int,
