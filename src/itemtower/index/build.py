@@ -192,4 +192,3 @@ def _remove_stale_builds(directory: Path) -> None:
     for p in directory.glob(BUILD_PREFIX + "*"):
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
-
