@@ -139,7 +139,8 @@ def test_cli_embed_index_explain_read_photos_relative_to_the_catalog(photo_shop,
 
     cat, rows = photo_shop
     res = CliRunner().invoke(app, ["embed", "--model", str(photo_model[0]), "--catalog", str(cat),
-                                   "--out", str(tmp_path / "e.npz"), "--image-cache", str(photo_model[1])])
+                                   "--out", str(tmp_path / "e.npz"), "--image-cache", str(photo_model[1]),
+                                   "--precision", "fp32"])  # the suite's Embedder precision (conftest)
     assert res.exit_code == 0, res.output
     emb = Embedder.load(photo_model[0])
     emb.image_cache, emb.image_base = photo_model[1], cat.parent

@@ -80,8 +80,9 @@ def _load(settings: Settings, embedder: EmbedderLike | None, index: VectorIndex 
         loaded = Embedder.load(model_dir)
         if settings.device != "cpu":  # ITEMTOWER_DEVICE; ValueError (cuda without a GPU): no model is served
             loaded = loaded.to(settings.device)
-        loaded.precision = settings.precision
-        loaded.bf16  # ValueError (bf16 where the device has no bf16 kernels): no model is served, /health says why
+        if isinstance(loaded, Embedder):  # ITEMTOWER_PRECISION; ValueError (bf16 without bf16 kernels): no model
+            loaded.precision = settings.precision
+            loaded.bf16
         state.embedder = loaded
         state.embedder.image_cache = settings.image_cache  # a photo model's feature cache (serve/photos.py)
     except FileNotFoundError:  # includes artifacts.ModelNotFoundError: a directory without a model in it
