@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--model-repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=None, help="model-only batch (default: the Embedder's)")
     ap.add_argument("--model-items", type=int, default=None, help="model-only on the first N encoded items")
+    ap.add_argument("--also-args", nargs="*", default=[], help="the embed command again with these flags, one "
+                    "string per variant (e.g. \"--precision fp32 --batch-size 256\": the defaults before 14g)")
     ap.add_argument("--also-threads", type=int, nargs="*", default=[], help="the embed command again with "
                     "--threads N (same repeats)")
     ap.add_argument("--train-steps", type=int, default=8)
@@ -80,6 +82,10 @@ def main() -> None:
             res[f"embed_command_threads{nt}"] = _embed_command(model_dir, catalog, tmp, len(items),
                                                                args.embed_repeats, ["--threads", str(nt)])
             _log(f"embed command --threads {nt}: {res[f'embed_command_threads{nt}']}")
+        for extra in args.also_args:
+            res.setdefault("embed_command_also", {})[extra] = _embed_command(model_dir, catalog, tmp, len(items),
+                                                                             args.embed_repeats, extra.split())
+            _log(f"embed command {extra}: {res['embed_command_also'][extra]}")
         res["parts"], emb, encoded = _parts(model_dir, catalog, args)
         _log(f"parts: {res['parts']}")
         _save(res, args.out)
@@ -166,9 +172,7 @@ def _parts(model_dir: Path, catalog: Path, args) -> tuple[dict, object, list]:
 
 
 def _default_batch(emb) -> int:
-    import inspect
-
-    return inspect.signature(emb.embed_encoded).parameters["batch_size"].default
+    return emb.batch_for(None)  # the Embedder's own: 64 on a CPU
 
 
 def _references(items: list[dict], args) -> dict:
@@ -233,7 +237,11 @@ def summary(res: dict) -> str:
         lines.append(f"| `itemtower embed --threads {k.removeprefix('embed_command_threads')}` | "
                      f"{c['items_s']:,.0f} items/s ({c['wall_s']:.1f} s, peak RSS {c['peak_rss_mb']:,.0f} MB) | | "
                      f"{c['load']} |")
-    lines += [f"| model only (forward, batch {m['batch_size']}, {m['flops_per_item'] / 1e6:.1f} MFLOP/item, "
+    for extra, c in res.get("embed_command_also", {}).items():
+        lines.append(f"| `itemtower embed {extra}` | {c['items_s']:,.0f} items/s ({c['wall_s']:.1f} s, peak RSS "
+                     f"{c['peak_rss_mb']:,.0f} MB; the default {cmd['items_s'] / c['items_s']:.2f}x) | | {c['load']} |")
+    lines += [f"| model only (forward, {m.get('precision', 'fp32')}, batch {m['batch_size']}, "
+             f"{m['flops_per_item'] / 1e6:.1f} MFLOP/item, "
              f"{m['padded_flops_per_item'] / 1e6:.1f} with padding) | {m['items_s']:,.0f} items/s "
              f"({m['gflops']:.1f} GFLOP/s) | {m['fraction_of_limit']:.3f} | {m['load']} |",
              f"| read_catalog | {parts['read_items_s']:,.0f} items/s | | {parts['load']} |",
@@ -241,7 +249,8 @@ def summary(res: dict) -> str:
              f"| collate (length-sorted batches) | {m['collate_items_s']:,.0f} items/s | | |"]
     if "training" in res:
         tr = res["training"]
-        lines += [f"| training step (batch {tr['batch_size']}, {tr['flops_per_item'] / 1e6:.0f} MFLOP/item) | "
+        lines += [f"| training step ({tr.get('precision', 'fp32')}, batch {tr['batch_size']}, "
+                  f"{tr['flops_per_item'] / 1e6:.0f} MFLOP/item) | "
                   f"{tr['items_s']:,.0f} items/s ({tr['step_s']:.2f} s/step; epoch of {tr['train_items']:,} "
                   f"items {tr['epoch_s']:.0f} s) | {tr['fraction_of_limit']:.3f} | {tr['load']} |",
                   f"| training data pipeline alone (views + collate) | {tr['pipeline_items_s']:,.0f} items/s | | |"]

@@ -100,17 +100,18 @@ def model_only(embedder, encoded, batch_size: int, repeats: int) -> dict[str, An
         M = t_std.shape[2]
         useful += sum(forward_flops(cfg, n_fields, float(x), M).total for x in rows)
         padded += len(rows) * forward_flops(cfg, n_fields, t_re.shape[2], M).total
-    tower = embedder.tower
+    tower, bf16 = embedder.tower, embedder.bf16  # the Embedder's precision (auto: bf16 where the CPU has it)
 
     def run():
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for b in batches:
                 tower(*b)
 
     run()  # warm-up (allocator, oneDNN primitives)
     med, times = median_time(run, repeats)
     n = len(encoded)
-    return {"items": n, "batch_size": batch_size, "threads": torch.get_num_threads(), "collate_s": collate_s,
+    return {"items": n, "batch_size": batch_size, "precision": "bf16" if bf16 else "fp32",
+            "threads": torch.get_num_threads(), "collate_s": collate_s,
             "forward_s": med, "forward_times": times, "items_s": n / med, "collate_items_s": n / collate_s,
             "flops_per_item": useful / n, "padded_flops_per_item": padded / n, "gflops": useful / med / 1e9,
             "mean_len": float(lens.mean()), "n_fields": int(n_fields), "load": load()}
@@ -159,7 +160,10 @@ def training(items, featurizer, encoded, steps: int, log: Callable[[str], None],
     step_s = statistics.median(step_times)
     fl = float(np.mean(flops[1:]))
     n_train = len(data.train_idx)
+    from itemtower.model.device import use_bf16
+
     return {"steps": steps, "batch_size": data.batch_size, "step_s": step_s, "step_times": step_times,
+            "precision": "bf16" if use_bf16(cfg.precision, torch.device("cpu")) else "fp32",
             "items_s": data.batch_size / step_s, "flops_per_item": fl,
             "step_gflops": fl * data.batch_size / step_s / 1e9, "epoch_s": n_train / (data.batch_size / step_s),
             "train_items": n_train, "pipeline_batch_s": pipe_s, "pipeline_items_s": data.batch_size / pipe_s,
@@ -167,9 +171,14 @@ def training(items, featurizer, encoded, steps: int, log: Callable[[str], None],
 
 
 def one_step(task, opt, params, cfg, data, batch) -> float:
-    """One optimizer step as the loop takes it (loss, backward, clip, step); returns its seconds."""
+    """One optimizer step as the loop takes it (the forward under cfg.precision's autocast, loss, backward, clip,
+    step); returns its seconds."""
+    from itemtower.model.device import use_bf16
+
+    bf16 = use_bf16(cfg.precision, torch.device("cpu"))
     t = time.perf_counter()
-    loss, _, _ = task.step_loss(batch, data)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss, _, _ = task.step_loss(batch, data)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 import typer
 
-from itemtower.cli.common import fail
+from itemtower.cli.common import fail, progress_bar, report_problems
 
 __all__ = ["run_embed"]
 
@@ -40,36 +40,23 @@ def run_embed(load_model: Callable[[], object], model: Path, catalog: Path, out:
         fail(str(e))
 
 
-def _progress(catalog: Path, desc: str):
-    from tqdm import tqdm
-
-    from itemtower.artifacts.streaming import count_lines
-
-    return tqdm(total=count_lines(catalog), desc=desc, unit="item")
-
-
-def _report(stream) -> None:
-    if stream is not None and stream.problems:
-        typer.echo(stream.report().summary(stream.n_items), err=True)
-
-
 def _whole(emb, catalog: Path, out: Path, batch_size: int) -> None:
     from itemtower.artifacts.streaming import embed_catalog
 
-    with _progress(catalog, "embed") as bar:
+    with progress_bar(catalog, "embed") as bar:
         n, dim, stream = embed_catalog(emb, catalog, out, batch_size, on_chunk=lambda done: bar.update(done - bar.n))
-    _report(stream)
+    report_problems(stream)
     typer.echo(f"wrote {n} x {dim} embeddings to {out}")
 
 
 def _shard(emb, model: Path, catalog: Path, out: Path, batch_size: int, i: int, n: int) -> None:
     from itemtower.artifacts.shards import embed_shard, shard_dir
 
-    with _progress(catalog, f"embed shard {i}/{n}") as bar:
+    with progress_bar(catalog, f"embed shard {i}/{n}") as bar:
         bar.total = (bar.total + n - 1 - i) // n  # this shard's share of the lines, about
         m, skipped, stream = embed_shard(emb, model, catalog, out, i, n, batch_size,
                                          on_chunk=lambda done: bar.update(done - bar.n))
-    _report(stream)
+    report_problems(stream)
     where = shard_dir(out)
     if skipped:
         typer.echo(f"shard {i}/{n} already done ({m.rows} items in {where}); skipped")

@@ -11,8 +11,7 @@ from typing import Callable
 
 import typer
 
-from itemtower.cli.common import fail
-from itemtower.cli.embed_cmd import _progress, _report
+from itemtower.cli.common import fail, progress_bar, report_problems
 
 __all__ = ["run_index"]
 
@@ -44,7 +43,7 @@ def _faiss(load_model: Callable[[], object], model: Path, catalog: Path) -> None
     stream = CatalogStream(catalog)
     try:
         with IndexBuild(directory) as build:
-            with _progress(catalog, "index") as bar:
+            with progress_bar(catalog, "index") as bar:
                 build.write(emb, stream, on_chunk=lambda done: bar.update(done - bar.n))
             del emb
             _free_embedding_memory()  # before FAISS holds the vectors: the peak is that, not embedding's
@@ -52,11 +51,11 @@ def _faiss(load_model: Callable[[], object], model: Path, catalog: Path) -> None
     except DirectoryLocked as e:
         fail(str(e))
     except EmptyIndexError:
-        _report(stream)
+        report_problems(stream)
         fail(f"{catalog}: no usable items")
     except (OSError, ValueError) as e:  # unreadable, or no line of it is JSON
         fail(str(e))
-    _report(stream)
+    report_problems(stream)
     typer.echo(f"indexed {n} items into {directory}")
 
 
@@ -68,9 +67,9 @@ def _free_embedding_memory() -> None:
     import ctypes
     import gc
 
-    from itemtower.features import pretokenize
+    from itemtower.features.pretokenize import release_kiwi
 
-    pretokenize._KIWI_CACHE.clear()
+    release_kiwi()
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)

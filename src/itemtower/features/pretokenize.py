@@ -12,7 +12,7 @@ import re
 import threading
 from typing import Iterable, Sequence
 
-__all__ = ["PreTokenizer", "FASHION_USER_WORDS"]
+__all__ = ["PreTokenizer", "FASHION_USER_WORDS", "release_kiwi"]
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
 # Latin/number tokens: letters and digits, allowing inner / . - % (sizes "55/66", "2.5", "t-shirt", "100%").
@@ -33,6 +33,13 @@ FASHION_USER_WORDS = (
 
 _KIWI_CACHE: dict[tuple[str, ...], object] = {}
 _KIWI_LOCK = threading.Lock()
+
+
+def release_kiwi() -> None:
+    """Drop the process's cached analysers (~200 MB resident each); a PreTokenizer still alive keeps its own, and
+    the next one to meet Hangul loads kiwi again (`itemtower index` calls this once it has embedded)."""
+    with _KIWI_LOCK:
+        _KIWI_CACHE.clear()
 
 
 class PreTokenizer:
