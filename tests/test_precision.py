@@ -122,3 +122,13 @@ def test_the_service_reads_ITEMTOWER_PRECISION(monkeypatch):
     monkeypatch.setenv("ITEMTOWER_PRECISION", "fp16")
     with pytest.raises(ValueError, match="precision"):
         Settings()
+
+
+def test_training_refuses_bf16_without_kernels_before_reading_anything(tmp_path, monkeypatch):
+    from itemtower.training import TrainConfig, train
+
+    monkeypatch.setattr(devmod, "bf16_supported", lambda device: False)
+    cfg = TrainConfig(out=str(tmp_path / "m"), catalog=str(tmp_path / "missing.jsonl"), precision="bf16",
+                      progress=False)
+    with pytest.raises(ValueError, match="no bf16 matmul kernels"):  # not the missing catalog: checked first
+        train(cfg)

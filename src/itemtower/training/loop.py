@@ -57,6 +57,7 @@ def _quiet(_: str) -> None:
 
 
 def _train(cfg: TrainConfig, items: Sequence[dict] | None, schema: Schema | None, log: Log, dist: Dist) -> Path:
+    precision = "bf16" if use_bf16(cfg.precision, dist.device) else "fp32"  # ValueError before any work
     if items is None:
         items, schema = _read(cfg, log)
     elif schema is None:
@@ -89,7 +90,7 @@ def _train(cfg: TrainConfig, items: Sequence[dict] | None, schema: Schema | None
         state = RunState(step=step, start_epoch=epoch + 1, best_val=best, history=history or state.history)
         log(f"resumed from {checkpoint.resume_path(out)} at epoch {state.start_epoch}, step {state.step}")
     dist.wrap(task, cfg.seed)
-    state.precision = "bf16" if use_bf16(cfg.precision, dist.device) else "fp32"  # ValueError: bf16 unsupported
+    state.precision = precision
     log(f"precision: {state.precision}" + (" autocast (the losses in fp32)" if state.precision == "bf16" else ""))
 
     cap = cfg.epoch_cap()
