@@ -4,6 +4,8 @@ path; CUDA is used when asked for ("cuda": an error without one) or found ("auto
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 __all__ = ["DEVICES", "PRECISIONS", "bf16_supported", "resolve_device", "use_bf16"]
@@ -30,11 +32,17 @@ def bf16_supported(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        try:
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):  # a torch built without oneDNN
-            return False
+        return _cpu_has_bf16()
     return False
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_bf16() -> bool:
+    """Asked once per process: the service asks on every embed call."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN
+        return False
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
