@@ -12,6 +12,7 @@ from typing import Any
 from itemtower.features.views import ViewConfig
 from itemtower.knobs import from_mapping, knob
 from itemtower.model import TowerConfig
+from itemtower.model.device import PRECISIONS
 
 __all__ = ["TrainConfig"]
 
@@ -75,7 +76,7 @@ class TrainConfig:
                        choices=("cpu", "cuda", "auto"))
     precision: str = knob("auto", "the tower's matmuls: auto (bf16 autocast where the device has bf16 kernels, "
                           "AVX-512 BF16 / AMX CPUs and Ampere+ GPUs; fp32 elsewhere), fp32, bf16; the losses "
-                          "stay fp32 (BENCHMARKS.md 14g)", choices=("auto", "fp32", "bf16"))
+                          "stay fp32 (BENCHMARKS.md 14g)", choices=PRECISIONS)
     views: ViewConfig = field(default_factory=ViewConfig)  # augmentations of the two views ([views] in TOML)
     tower: TowerConfig = field(default_factory=TowerConfig)  # the served model's architecture ([tower] in TOML)
 
