@@ -140,3 +140,28 @@ def test_colour_drop_removes_colour_words_and_value():
     words = [tok.id_to_token(t) for t in v.title]
     assert "블랙" not in words and "black" not in words and "와이드" in words
     assert v.std[1] == [VALUE_MASK] and v.std[0] == [5]
+
+
+def test_colour_blind_featurizer_leaves_colour_out_and_survives_save(tmp_path):
+    """colour_blind: colour words leave the title and RE phrases, the STD colour field is empty, everything else
+    is encoded as without the option; two colour variants encode identically; the option is saved."""
+    from itemtower.catalog.schema import Schema
+
+    schema = Schema("t", {"color": None, "category": None}, ("detail",))
+    items = [{"id": "a", "title": "wide black pants", "std": {"color": ["Black"], "category": ["pants"]},
+              "re": {"detail": ["black cotton wide leg", "black"]}},
+             {"id": "b", "title": "wide white pants", "std": {"color": ["White"], "category": ["pants"]},
+              "re": {"detail": ["white cotton wide leg", "white"]}},
+             {"id": "c", "title": "black", "std": {"category": ["shirt"]}}]
+    plain = Featurizer.fit(items, schema, vocab_size=300, min_frequency=1)
+    blind, enc = Featurizer.fit_encode(items, schema, vocab_size=300, min_frequency=1, colour_blind=True)
+    words = lambda ids: [blind.tokenizer.id_to_token(t) for t in ids]
+    a, b, c = enc
+    assert words(a.title) == ["wide", "pants"] and a.std[0] == [] and a.std[1] == plain.encode(items)[0].std[1]
+    assert [words(p) for p in a.re[0]] == [["cotton", "wide", "leg"]]  # the phrase "black" alone is gone
+    assert (a.std, a.title, a.re) == (b.std, b.title, b.re)  # colour variants: the same input
+    assert words(c.title) == ["black"]  # a title of colour words alone keeps its first token
+    assert "black" in words(plain.encode(items)[0].title)
+    blind.save(tmp_path)
+    again = Featurizer.load(tmp_path)
+    assert again.colour_blind and again.encode(items) == enc

@@ -78,3 +78,28 @@ def test_resume_with_a_changed_catalog_keeps_the_token_ids_meaning(tmp_path, tin
     refit = Featurizer.fit(changed, KFASHION, vocab_size=300, min_frequency=1)
     assert refit.tokenizer.vocab_size != Embedder.load(tmp_path).featurizer.tokenizer.vocab_size  # a refit would
     #                                                                    have renumbered: the test can fail
+
+
+def test_colour_blind_model_embeds_colour_variants_alike(tmp_path, tiny_items):
+    """--colour-blind is saved with the model and read back by the Embedder: an item and its copy in another
+    colour (colour words and STD colour changed) embed to the same vector; without it they differ."""
+    import copy
+
+    from itemtower.artifacts import Embedder
+
+    base = dict(epochs=1, batch_size=32, tower=TowerConfig(d_model=16, n_heads=2), min_frequency=1, vocab_size=300,
+                progress=False)
+    item = next(it for it in tiny_items if it["std"]["color"] == ["Black"])
+    other = copy.deepcopy(item)
+    other["title"] = item["title"].replace("Black", "Red")
+    other["std"]["color"], other["re"]["color"] = ["Red"], ["red"]
+    vectors = {}
+    for blind in (False, True):
+        out = tmp_path / str(blind)
+        train(TrainConfig(out=str(out), colour_blind=blind, **base), tiny_items, KFASHION, log=lambda s: None)
+        assert json.loads((out / "featurizer.json").read_text())["colour_blind"] is blind
+        emb = Embedder.load(out)
+        assert emb.featurizer.colour_blind is blind
+        vectors[blind] = emb.embed([item, other])
+    assert np.allclose(vectors[True][0], vectors[True][1], atol=1e-5)
+    assert not np.allclose(vectors[False][0], vectors[False][1], atol=1e-3)

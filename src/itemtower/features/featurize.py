@@ -18,8 +18,10 @@ from itemtower.catalog.schema import Schema
 from itemtower.features.pretokenize import PreTokenizer
 from itemtower.features.tokenizer import TextTokenizer
 
-__all__ = ["EncodedItem", "Featurizer", "VALUE_PAD", "VALUE_MASK", "VALUE_UNK", "TYPE_PAD", "TYPE_TITLE"]
+__all__ = ["COLOUR_FIELDS", "EncodedItem", "Featurizer", "VALUE_PAD", "VALUE_MASK", "VALUE_UNK", "TYPE_PAD",
+           "TYPE_TITLE"]
 
+COLOUR_FIELDS = ("color", "colour", "base_colour")  # STD fields that name the item's colour (views, colour_blind)
 
 
 @dataclass
@@ -49,6 +51,9 @@ class Featurizer:
     token_df: list[int] = field(default_factory=list)  # document frequency per token id, for IDF pooling init
     value_df: list[int] = field(default_factory=list)  # items per STD value id, for the value bag's IDF init
     n_docs: int = 0
+    colour_blind: bool = False  # encode items without their colour: colour words (the lexicon's) out of the text,
+    #                             the STD colour field left empty (COLOUR_FIELDS); False in models saved before it
+    _colour: Any = field(default=None, init=False, repr=False, compare=False)  # (colour token ids, field indexes)
 
     @property
     def std_fields(self) -> tuple[str, ...]:
@@ -138,13 +143,32 @@ class Featurizer:
                     phrases = [phrases]
                 re_ids.append([ids[pos + j] for j in range(len(phrases))])
                 pos += len(phrases)
+            if self.colour_blind:
+                title, re_ids = self._without_colour(std, title, re_ids)
             n_unk += title.count(TOKEN_UNK) + sum(p.count(TOKEN_UNK) for ph in re_ids for p in ph)
             out.append(EncodedItem(std=std, title=title, re=re_ids, n_unk=n_unk))
         return out
 
+    def _without_colour(self, std: list[list[int]], title: list[int], re_ids: list[list[list[int]]]):
+        """colour_blind: the colour field emptied (in place), colour words dropped (a title of colour words
+        alone keeps its first token; RE phrases left empty are dropped)."""
+        if self._colour is None:
+            from itemtower.features.synonyms import build_swap_table
+
+            fields = self.std_fields
+            self._colour = (build_swap_table(self.tokenizer).colour_ids,
+                            [i for i, f in enumerate(fields) if f in COLOUR_FIELDS])
+        words, colour_fields = self._colour
+        for i in colour_fields:
+            std[i] = []
+        title = [t for t in title if t not in words] or title[:1]
+        re_ids = [[q for q in ([t for t in p if t not in words] for p in ph) if q] for ph in re_ids]
+        return title, re_ids
+
     def to_dict(self) -> dict[str, Any]:
         return {"values": self.values, "max_values": self.max_values, "max_title_tokens": self.max_title_tokens,
-                "max_text_tokens": self.max_text_tokens, "token_df": self.token_df, "value_df": self.value_df, "n_docs": self.n_docs}
+                "max_text_tokens": self.max_text_tokens, "token_df": self.token_df, "value_df": self.value_df,
+                "n_docs": self.n_docs, "colour_blind": self.colour_blind}
 
     def save(self, directory: str | Path) -> None:
         d = Path(directory)

@@ -45,6 +45,9 @@ class TrainConfig:
     vocab_size: int = knob(30000, "the tokenizer's target vocabulary (the fitted one may be smaller)")
     min_frequency: int = knob(2, "words seen fewer times are not whole tokens")
     max_text_tokens: int = knob(128, "title + RE tokens per item, after which RE text is truncated")
+    colour_blind: bool = knob(False, "embed items without their colour (colour words and the STD colour field "
+                              "left out by the featurizer, in training and serving alike): colour variants of a "
+                              "product become its nearest neighbours; filter by colour in the service instead")
     proj_dim: int = knob(128, "projection head output (z): the head is training's, never exported")
     idf_init: bool = knob(True, "start the token bag at log-IDF weights: rare words (model names, variant words) "
                           "count most; --no-idf-init for similarity by kind of product, whose head nouns are "

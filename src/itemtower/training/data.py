@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from itemtower.features.dataset import SimCSERecSysDataset, collate_views
-from itemtower.features.featurize import EncodedItem, Featurizer
+from itemtower.features.featurize import COLOUR_FIELDS, EncodedItem, Featurizer
 from itemtower.features.masking import correlated_groups, field_mutual_information
 from itemtower.features.synonyms import build_swap_table
 from itemtower.catalog.schema import Schema
@@ -62,7 +62,8 @@ def featurize(items: Sequence[dict], schema: Schema, cfg: TrainConfig, log: Log,
     if featurizer is None:
         featurizer, encoded = Featurizer.fit_encode(items, schema, vocab_size=cfg.vocab_size,
                                                     min_frequency=cfg.min_frequency,
-                                                    max_text_tokens=cfg.max_text_tokens)
+                                                    max_text_tokens=cfg.max_text_tokens,
+                                                    colour_blind=cfg.colour_blind)
         how = "fitted"
     else:
         encoded, how = featurizer.encode(items), "loaded from the model directory"
@@ -86,7 +87,7 @@ def build_data(items: Sequence[dict], featurizer: Featurizer, encoded: list[Enco
     swaps, colour_field = None, None
     if cfg.views.synonym_p > 0 or cfg.views.colour_drop_p > 0:
         swaps = build_swap_table(featurizer.tokenizer)
-        colour_field = next((names.index(f) for f in ("color", "colour", "base_colour") if f in names), None)
+        colour_field = next((names.index(f) for f in COLOUR_FIELDS if f in names), None)
         log(f"title augmentation: {len(swaps.synonyms)} tokens with lexicon synonyms, "
             f"{len(swaps.colour_ids)} colour tokens")
     labels = labels_of(items, cfg.use_groups)
