@@ -30,11 +30,10 @@ def _row(r: dict, keys) -> str:
     return " / ".join(f"{k} {r[k]:.3f}" for k in keys)
 
 
-def colour_blind(model: Path, catalog: str) -> np.ndarray:
+def colour_blind(model: Path, catalog: str, items, pairs, labels) -> np.ndarray:
     """Print the scores as trained and colour-blind; return the as-trained vectors of the scored items."""
     from itemtower.artifacts import Embedder
 
-    items, pairs, labels = load_catalog(catalog)
     rows, fields, lab = scored_subset(catalog, items, labels)
     emb = Embedder.load(model)
     emb.precision = "fp32"
@@ -50,11 +49,10 @@ def colour_blind(model: Path, catalog: str) -> np.ndarray:
     return out
 
 
-def misses(v: np.ndarray, catalog: str) -> None:
+def misses(v: np.ndarray, items, pairs) -> None:
     from itemtower.evaluation.topk import top_k
     from itemtower.features.lexicon import load_lexicon
 
-    items, pairs, _ = load_catalog(catalog)
     lex = load_lexicon()
     words = {k[0].lower() for k, senses in lex.index.items()
              if len(k) == 1 and any(s.std_field == "color" for s in senses)}
@@ -85,14 +83,13 @@ def misses(v: np.ndarray, catalog: str) -> None:
           f"hits median {np.median([jac(*p) for p in hit]):.2f}")
 
 
-def lexical(v: np.ndarray, catalog: str) -> None:
+def lexical(v: np.ndarray, catalog: str, items, pairs, labels) -> None:
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import normalize
 
     from itemtower.evaluation import baselines as bl
 
-    items, pairs, labels = load_catalog(catalog)
     rows, fields, lab = scored_subset(catalog, items, labels)
     keys = METRICS["myntra"][:4]
     texts = [bl.item_text(it) for it in items]
@@ -112,11 +109,12 @@ def main() -> None:
     ap.add_argument("--misses", action="store_true")
     ap.add_argument("--lexical", action="store_true")
     args = ap.parse_args()
-    v = colour_blind(args.model, args.catalog)
+    items, pairs, labels = load_catalog(args.catalog)  # once: the adapters read and parse the whole catalog
+    v = colour_blind(args.model, args.catalog, items, pairs, labels)
     if args.misses:
-        misses(v, args.catalog)
+        misses(v, items, pairs)
     if args.lexical:
-        lexical(v, args.catalog)
+        lexical(v, args.catalog, items, pairs, labels)
 
 
 if __name__ == "__main__":

@@ -149,16 +149,20 @@ class Featurizer:
             out.append(EncodedItem(std=std, title=title, re=re_ids, n_unk=n_unk))
         return out
 
-    def _without_colour(self, std: list[list[int]], title: list[int], re_ids: list[list[list[int]]]):
-        """colour_blind: the colour field emptied (in place), colour words dropped (a title of colour words
-        alone keeps its first token; RE phrases left empty are dropped)."""
+    def colour_parts(self) -> tuple[frozenset[int], list[int]]:
+        """What colour_blind leaves out: the lexicon's colour token ids in this tokenizer, and the indexes of the
+        STD colour fields (COLOUR_FIELDS) among std_fields. Computed once."""
         if self._colour is None:
             from itemtower.features.synonyms import build_swap_table
 
-            fields = self.std_fields
             self._colour = (build_swap_table(self.tokenizer).colour_ids,
-                            [i for i, f in enumerate(fields) if f in COLOUR_FIELDS])
-        words, colour_fields = self._colour
+                            [i for i, f in enumerate(self.std_fields) if f in COLOUR_FIELDS])
+        return self._colour
+
+    def _without_colour(self, std: list[list[int]], title: list[int], re_ids: list[list[list[int]]]):
+        """colour_blind: the colour field emptied (in place), colour words dropped (a title of colour words
+        alone keeps its first token; RE phrases left empty are dropped)."""
+        words, colour_fields = self.colour_parts()
         for i in colour_fields:
             std[i] = []
         title = [t for t in title if t not in words] or title[:1]

@@ -70,6 +70,10 @@ def featurize(items: Sequence[dict], schema: Schema, cfg: TrainConfig, log: Log,
     log(f"featurizer ({how}): {len(items)} items, {len(featurizer.schema.std_fields)} std fields, "
         f"{len(featurizer.schema.re_fields)} re fields, {featurizer.tokenizer.vocab_size} tokens, "
         f"{featurizer.n_values} values ({time.perf_counter() - t0:.1f}s)")
+    if featurizer.colour_blind:
+        words, fields = featurizer.colour_parts()
+        names = ", ".join(featurizer.std_fields[i] for i in fields) or "none in this schema"
+        log(f"colour-blind: {len(words)} colour words left out of the text, STD colour field: {names}")
     return featurizer, encoded
 
 
